@@ -41,7 +41,20 @@ export class VirtualClock {
   private nowNs = 0;
 
   now(): number {
+    if (this.source !== null) {
+      // The source is the live time (host time, or retired instructions); never let it run backward.
+      const t = this.source();
+      if (t > this.nowNs) this.nowNs = t;
+    }
     return this.nowNs;
+  }
+
+  /** Where time comes from between `advanceTo` calls; null = only `advanceTo` moves time (unit tests). */
+  private source: (() => number) | null = null;
+
+  /** Installs the machine's time source (realtime or instruction-count based). */
+  setSource(source: (() => number) | null): void {
+    this.source = source;
   }
 
   /** Timers are created once per device at construction and armed/cancelled as needed. */
