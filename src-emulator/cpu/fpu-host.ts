@@ -31,10 +31,19 @@ export interface FpuHost {
   /** CS selector and offset of the current instruction, recorded as the FPU instruction pointer. */
   readonly instructionSelector: number;
   readonly instructionOffset: number;
-  /** Raises a CPU exception (7 or 16) at the current instruction; throws, never returns. */
+  /** Raises a CPU exception (6 for reserved D8-DF encodings, 7 or 16) at the current instruction; throws, never returns. */
   raiseException(vector: number): never;
   /** Drives the FERR# output (wired to IRQ 13 through the chipset when CR0.NE = 0). */
   setFerr(asserted: boolean): void;
+  /**
+   * Added by the FPU: FCOMI/FCOMIP/FUCOMI/FUCOMIP write ZF, PF and CF and clear OF, SF and AF.
+   * Optional only so that work in progress compiles; the FPU throws a wiring error if it is missing.
+   */
+  setEflagsZPC?(zf: boolean, pf: boolean, cf: boolean): void;
+  /** Added by the FPU: FNSTSW AX writes AX (the low 16 bits of EAX; the upper half is kept). */
+  setAx?(value: number): void;
+  /** Added by the FPU: FCMOVcc reads CF, PF and ZF from the current EFLAGS. */
+  getEflags?(): number;
 }
 
 export interface FpuUnit {
