@@ -1,0 +1,14 @@
+import { DiskError } from './block-device';
+import type { DiskImage } from './disk-image';
+import type { HostFile } from './host-file';
+import type { CreateOptions, OpenContext } from './open';
+
+/** Placeholder while the vhdx format lands: opening or creating says so clearly. */
+export class VhdxImage {
+  static open(file: HostFile, _ctx?: OpenContext): DiskImage {
+    throw new DiskError(file.path, 'vhdx images are not supported yet');
+  }
+  static create(path: string, _size: number, _opts: CreateOptions): void {
+    throw new DiskError(path, 'creating vhdx images is not supported yet');
+  }
+}
