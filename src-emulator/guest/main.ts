@@ -1,0 +1,258 @@
+/**
+ * Guest process entry: runs exactly one machine for one VM.
+ *
+ * Started by the hypervisor as an Electron utilityProcess (control over `process.parentPort`,
+ * renderer streams arrive as MessagePorts) or as a Node child process (control over Node's IPC
+ * channel, the stream over a length-prefixed pipe on fd 4 that the web twin relays). Anything
+ * printed on stdout/stderr lands in the VM's log file.
+ */
+import { createSocket } from './pipe-socket';
+import { DisplayStreamer } from './display-stream';
+import { ctrlAltDelScancodes, scancodesFor } from './keymap';
+import {
+  decodeStream,
+  encodeStream,
+  frameForPipe,
+  PipeDeframer,
+  StreamType,
+  type GuestToHost,
+  type HostToGuest,
+  type StreamMessage,
+} from './protocol';
+import type { Machine } from '../machine/machine';
+import type { DiskAttachment, MachineConfig } from '../machine/config';
+import { isAbsolute, join } from 'node:path';
+
+/** What Electron's utilityProcess puts on `process`; typed here so the emulator needs no Electron types. */
+interface ParentPortLike {
+  on(event: 'message', cb: (e: { data: unknown; ports: MessagePortLike[] }) => void): void;
+  postMessage(message: unknown): void;
+}
+interface MessagePortLike {
+  on(event: 'message', cb: (e: { data: unknown }) => void): void;
+  on(event: 'close', cb: () => void): void;
+  postMessage(message: unknown): void;
+  start(): void;
+}
+
+const FRAME_INTERVAL_MS = 33;
+
+type Sink = (bytes: Uint8Array) => void;
+const sinks = new Set<Sink>();
+let machine: Machine | null = null;
+let paused = false;
+let booting = false;
+const streamer = new DisplayStreamer();
+let frameTimer: ReturnType<typeof setInterval> | null = null;
+
+const parentPort = (process as unknown as { parentPort?: ParentPortLike }).parentPort;
+
+function sendControl(m: GuestToHost): void {
+  if (parentPort) parentPort.postMessage(m);
+  else if (process.send) process.send(m);
+}
+
+function log(message: string): void {
+  process.stdout.write(`${new Date().toISOString()} guest: ${message}\n`);
+}
+
+function broadcast(m: StreamMessage): void {
+  if (sinks.size === 0) return;
+  const bytes = encodeStream(m);
+  for (const sink of sinks) sink(bytes);
+}
+
+function onStreamBytes(bytes: Uint8Array): void {
+  let m: StreamMessage;
+  try {
+    m = decodeStream(bytes);
+  } catch (err) {
+    log(`ignored a bad stream message: ${(err as Error).message}`);
+    return;
+  }
+  const mc = machine;
+  switch (m.type) {
+    case StreamType.Refresh:
+      streamer.invalidate();
+      pumpDisplay();
+      return;
+    case StreamType.Key: {
+      const codes = scancodesFor(m.code, m.down);
+      if (codes && codes.length && mc) mc.keyboard.sendScancodes(codes);
+      return;
+    }
+    case StreamType.Scancodes:
+      if (mc) mc.keyboard.sendScancodes(m.bytes);
+      return;
+    case StreamType.CtrlAltDel:
+      if (mc) mc.keyboard.sendScancodes(ctrlAltDelScancodes());
+      return;
+    case StreamType.Mouse:
+      if (mc) mc.mouse.move(m.dx, m.dy, m.buttons, m.wheel);
+      return;
+    case StreamType.SerialIn:
+      if (mc) mc.serialInput(m.port, m.bytes);
+      return;
+    default:
+      log(`ignored stream message of type ${m.type} (guest-to-renderer only)`);
+  }
+}
+
+function pumpDisplay(): void {
+  if (sinks.size === 0) return;
+  let messages: StreamMessage[];
+  try {
+    messages = streamer.poll(machine?.display ?? null, paused);
+  } catch (err) {
+    log(`display: ${(err as Error).message}`);
+    return;
+  }
+  for (const m of messages) broadcast(m);
+}
+
+/** Disk paths in vm.json are relative to the VM folder, so a copied folder is a working VM. */
+function resolveConfig(config: MachineConfig, vmDir: string): MachineConfig {
+  const disks: DiskAttachment[] = config.disks.map((d) => ({
+    ...d,
+    path: d.path === null || isAbsolute(d.path) ? d.path : join(vmDir, d.path),
+  }));
+  return { ...config, disks };
+}
+
+function exitSoon(code: number): void {
+  if (frameTimer) clearInterval(frameTimer);
+  // Let the last control message and log lines flush before the process goes.
+  setTimeout(() => process.exit(code), 50);
+}
+
+async function boot(vmId: string, vmDir: string, config: MachineConfig): Promise<void> {
+  if (machine || booting) {
+    log('boot ignored: a machine already runs in this process');
+    return;
+  }
+  booting = true;
+  log(`booting VM ${vmId} from ${vmDir}: ${config.memoryMiB} MiB, boot order ${config.bootOrder.join(',')}`);
+  try {
+    const { Machine } = await import('../machine/machine');
+    const m = await Machine.create(resolveConfig(config, vmDir), { log });
+    machine = m;
+    m.on('serial', (port, bytes) => broadcast({ type: StreamType.Serial, port, bytes }));
+    m.on('reset', () => {
+      log('machine reset');
+      streamer.invalidate();
+    });
+    m.on('poweroff', () => {
+      log('machine powered off');
+      sendControl({ type: 'poweroff', reason: 'the guest turned the machine off' });
+      exitSoon(0);
+    });
+    m.on('shutdown', (reason) => {
+      log(`machine stopped: ${reason}`);
+      sendControl({ type: 'poweroff', reason });
+      exitSoon(0);
+    });
+    frameTimer = setInterval(pumpDisplay, FRAME_INTERVAL_MS);
+    sendControl({ type: 'booted' });
+    await m.start();
+  } catch (err) {
+    const e = err as Error;
+    log(`boot failed: ${e.stack ?? e.message}`);
+    sendControl({ type: 'error', message: e.message });
+    exitSoon(1);
+  }
+}
+
+function onControl(raw: unknown, ports: MessagePortLike[] = []): void {
+  const m = raw as HostToGuest;
+  if (typeof m !== 'object' || m === null || typeof m.type !== 'string') {
+    log('ignored a malformed control message');
+    return;
+  }
+  switch (m.type) {
+    case 'boot':
+      void boot(m.vmId, m.vmDir, m.config);
+      return;
+    case 'pause':
+      machine?.pause();
+      paused = true;
+      pumpDisplay();
+      sendControl({ type: 'paused' });
+      return;
+    case 'resume':
+      paused = false;
+      if (machine) void machine.start();
+      pumpDisplay();
+      sendControl({ type: 'resumed' });
+      return;
+    case 'reset':
+      machine?.reset();
+      streamer.invalidate();
+      return;
+    case 'power-button':
+      machine?.pressPowerButton();
+      return;
+    case 'power-off':
+      log('power off requested by the hypervisor');
+      machine?.stop();
+      sendControl({ type: 'poweroff', reason: 'powered off' });
+      exitSoon(0);
+      return;
+    case 'attach-stream':
+      for (const port of ports) attachPort(port);
+      return;
+    default:
+      log(`ignored unknown control message ${(m as { type: string }).type}`);
+  }
+}
+
+function attachPort(port: MessagePortLike): void {
+  const sink: Sink = (bytes) => port.postMessage(bytes);
+  sinks.add(sink);
+  port.on('message', (e) => {
+    const d = e.data;
+    if (d instanceof Uint8Array) onStreamBytes(d);
+    else if (d instanceof ArrayBuffer) onStreamBytes(new Uint8Array(d));
+  });
+  port.on('close', () => sinks.delete(sink));
+  port.start();
+  streamer.invalidate();
+}
+
+function attachPipe(): void {
+  const socket = createSocket(4);
+  if (!socket) return;
+  const deframer = new PipeDeframer(onStreamBytes);
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      deframer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    } catch (err) {
+      log(`stream pipe: ${(err as Error).message}; closing it`);
+      socket.destroy();
+    }
+  });
+  socket.on('error', () => {});
+  // The relay (web twin) multiplexes viewers on its side; one sink here.
+  sinks.add((bytes) => socket.write(frameForPipe(bytes)));
+}
+
+process.on('uncaughtException', (err) => {
+  log(`uncaught: ${err.stack ?? err.message}`);
+  sendControl({ type: 'error', message: err.message });
+  exitSoon(1);
+});
+
+if (parentPort) {
+  parentPort.on('message', (e) => onControl(e.data, e.ports));
+} else if (process.send) {
+  process.on('message', (m) => onControl(m));
+  process.on('disconnect', () => {
+    // The hypervisor went away: nobody can see or stop this machine any more.
+    log('hypervisor disconnected; exiting');
+    exitSoon(0);
+  });
+  attachPipe();
+} else {
+  process.stderr.write('boxwood guest: start me through the hypervisor (no IPC channel)\n');
+  process.exit(2);
+}
+sendControl({ type: 'ready', pid: process.pid });

@@ -1,0 +1,105 @@
+/**
+ * The one API between the UI and the hypervisor. The renderer imports only these types; the
+ * transports (Electron's contextBridge/IPC and the web twin's WebSocket) carry the same method
+ * names and arguments, validated on the hypervisor's side by `schemas.ts`.
+ */
+import type { VmState } from '../hypervisor/lifecycle';
+import type { DiskKind } from '../../src-emulator/machine/config';
+
+export type { VmState } from '../hypervisor/lifecycle';
+export type { DiskKind } from '../../src-emulator/machine/config';
+
+export interface MediaInfo {
+  kind: DiskKind;
+  path: string | null;
+  format?: string;
+}
+
+export interface VmSummary {
+  id: string;
+  ok: true;
+  folder: string;
+  name: string;
+  osType: string;
+  state: VmState;
+  memoryMiB: number;
+  /** What the user asked for; the emulator runs one CPU for now. */
+  requestedCpus: number;
+  vramMiB: number;
+  media: MediaInfo[];
+  /** Why the VM last aborted or failed to boot. */
+  lastError: string | null;
+  /** The newest log file (absolute path), if any. */
+  logFile: string | null;
+}
+
+/** A VM folder whose vm.json could not be read; listed so the user sees what is wrong. */
+export interface BrokenVm {
+  id: string;
+  ok: false;
+  folder: string;
+  error: string;
+}
+
+export type VmListEntry = VmSummary | BrokenVm;
+
+export interface OsPreset {
+  id: string;
+  label: string;
+  memoryMiB: number;
+  cpus: number;
+  vramMiB: number;
+  diskGiB: number;
+}
+
+export interface HostInfo {
+  shell: 'electron' | 'web';
+  platform: string;
+  totalMemoryMiB: number;
+  cpuCores: number;
+  libraryPath: string;
+  presets: OsPreset[];
+  limits: { maxMemoryMiB: number; maxVramMiB: number; maxDiskGiB: number; minDiskGiB: number };
+}
+
+export type NewDisk = { kind: 'new'; sizeGiB: number } | { kind: 'existing'; path: string } | { kind: 'none' };
+
+export interface NewVmSpec {
+  name: string;
+  osType: string;
+  memoryMiB: number;
+  cpus: number;
+  vramMiB: number;
+  disk: NewDisk;
+  isoPath?: string | null;
+  floppyPath?: string | null;
+}
+
+export interface MediaProbeResult {
+  path: string;
+  kind: DiskKind;
+  format: string;
+  sizeBytes: number;
+  description: string;
+}
+
+export const VM_ACTIONS = ['start', 'pause', 'resume', 'reset', 'power-button', 'power-off'] as const;
+export type VmAction = (typeof VM_ACTIONS)[number];
+
+export interface BoxwoodApi {
+  hostInfo(): Promise<HostInfo>;
+  listVms(): Promise<VmListEntry[]>;
+  createVm(spec: NewVmSpec): Promise<VmSummary>;
+  addExistingVm(folder: string): Promise<VmListEntry>;
+  control(id: string, action: VmAction): Promise<VmSummary>;
+  /** Attaches an image (CD/DVD, disk or floppy, by its content) to a stopped VM. */
+  attachMedia(id: string, path: string): Promise<VmSummary>;
+  probeMedia(path: string): Promise<MediaProbeResult>;
+  /** The tail of the VM's newest log. */
+  readLog(id: string): Promise<string>;
+}
+
+export type ApiMethod = keyof BoxwoodApi;
+
+/** Pushed to every UI when something changes. */
+export type ApiEvent = { type: 'vms-changed'; vms: VmListEntry[] };
