@@ -1,0 +1,178 @@
+/**
+ * Lock-step differential execution: QEMU (reference, through its gdbstub) and a device under test
+ * (Boxwood's Cpu) run the same BIOS image from the reset vector, one instruction at a time, and
+ * the architectural state is compared after every instruction. The first divergence stops the run
+ * with a report: step, CS:EIP, instruction bytes, both states, the differences and the last steps.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bytesToHex } from './gdb-client';
+import { decodeInsn, type InsnInfo } from './insn-info';
+import { QemuSession, readQemuState } from './qemu';
+import type { TestProgram } from './program';
+import { diffStates, formatState, hex, type CpuState } from './state';
+
+/** The side under test. */
+export interface DutSide {
+  /** Executes one instruction (or delivers one exception/interrupt, as QEMU's single step does). */
+  step(): void;
+  state(): CpuState;
+  /** Overwrites EFLAGS (used to adopt QEMU's value of architecturally undefined flags). */
+  setFlags(value: number): void;
+  setReg32(index: number, value: number): void;
+  /** Physical memory read. */
+  readPhys(addr: number, length: number): Uint8Array;
+  /** Set when the CPU asked the machine to shut down (triple fault). */
+  shutdownReason: string | null;
+}
+
+export interface DiffResult {
+  program: string;
+  agree: boolean;
+  steps: number;
+  /** Human-readable divergence report (empty when they agree). */
+  report: string;
+  /** One line for FINDINGS.md: program, instruction, expected vs got. */
+  summary: string;
+  /** Notes about adjustments made (e.g. reset EDX adopted). */
+  notes: string[];
+}
+
+export interface DiffOptions {
+  /** Called with every step (tracing). */
+  trace?: (step: number, state: CpuState, info: InsnInfo, bytes: Uint8Array) => void;
+  /** Run QEMU alone (harness development): no DUT. */
+  qemuOnly?: boolean;
+  /** Per-step timeout towards QEMU, ms. */
+  stepTimeoutMs?: number;
+}
+
+/** QEMU iterates REP string instructions one element per step; bounded so a runaway count fails. */
+const MAX_REP_ITERATIONS = 1 << 20;
+
+export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) => DutSide) | null, opt: DiffOptions = {}): Promise<DiffResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'cpu-diff-run-'));
+  const biosPath = join(dir, `${prog.name}.bin`);
+  writeFileSync(biosPath, prog.image);
+  const notes: string[] = [];
+  const history: string[] = [];
+  let q: QemuSession | null = null;
+  const result = (agree: boolean, steps: number, report: string, summary: string): DiffResult => ({ program: prog.name, agree, steps, report, summary, notes });
+  try {
+    q = await QemuSession.start(biosPath);
+    const gdb = q.gdb;
+    const dut = makeDut && !opt.qemuOnly ? makeDut(prog.image) : null;
+    let ref = await readQemuState(gdb);
+    if (dut) {
+      // EDX at reset holds the CPU signature (family/model/stepping), which differs by design.
+      const d0 = dut.state();
+      if (d0.gpr[2] !== ref.gpr[2]) {
+        notes.push(`reset EDX: qemu=${hex(ref.gpr[2])} boxwood=${hex(d0.gpr[2])} (CPU signature; adopted QEMU's)`);
+        dut.setReg32(2, ref.gpr[2]);
+      }
+      const diffs = diffStates(ref, dut.state(), { flagsMask: 0, system: true, fpu: false });
+      if (diffs.length) {
+        return result(false, 0, `reset state differs:\n${diffs.join('\n')}\n--- qemu\n${formatState(ref)}\n--- boxwood\n${formatState(dut.state())}`, `${prog.name}: reset state: ${diffs[0]}`);
+      }
+    }
+    let fpuCompared = false;
+    for (let step = 0; step < prog.maxSteps; step++) {
+      const lin = (ref.seg[1].base + ref.eip) >>> 0;
+      const bytes = await readCode(q, lin);
+      const code32 = (ref.seg[1].flags & 0x00400000) !== 0 && (ref.cr.cr0 & 1) !== 0 && (ref.eflags & 0x20000) === 0;
+      const info = decodeInsn(bytes, code32, ref.gpr[1]);
+      opt.trace?.(step, ref, info, bytes);
+      const where = `${hex(ref.seg[1].selector, 4)}:${hex(ref.eip)}`;
+      history.push(`#${step} ${where} ${bytesToHex(bytes.subarray(0, 8))}`);
+      if (history.length > 12) history.shift();
+
+      if (info.isExit) {
+        if (!dut) return result(true, step, '', '');
+        for (const r of prog.memory) {
+          await gdb.command('Qqemu.PhyMemMode:1');
+          const a = await gdb.readMemory(r.start, r.length);
+          await gdb.command('Qqemu.PhyMemMode:0');
+          const b = dut.readPhys(r.start, r.length);
+          for (let k = 0; k < r.length; k++) {
+            if (a[k] !== b[k]) {
+              const at = r.start + k;
+              const ctx = (m: Uint8Array) => bytesToHex(m.subarray(k & ~15, (k & ~15) + 16));
+              const rep = `memory differs at physical ${hex(at)} after ${step} steps: qemu=${hex(a[k], 2)} boxwood=${hex(b[k], 2)}\n` +
+                `  qemu    ${hex(at & ~15)}: ${ctx(a)}\n  boxwood ${hex(at & ~15)}: ${ctx(b)}`;
+              return result(false, step, rep, `${prog.name}: final memory at ${hex(at)}: expected ${hex(a[k], 2)}, got ${hex(b[k], 2)}`);
+            }
+          }
+        }
+        return result(true, step, '', '');
+      }
+      if (info.isFninit) fpuCompared = true;
+
+      const before = ref;
+      let qemuGone: string | null = null;
+      try {
+        await gdb.step(opt.stepTimeoutMs ?? 5000);
+        if (info.repString) {
+          for (let n = 0; n < MAX_REP_ITERATIONS; n++) {
+            const r = await gdb.readRegisters();
+            const eip = r.get('eip')!;
+            const cur = eip[0] | (eip[1] << 8) | (eip[2] << 16) | (eip[3] << 24);
+            if (cur >>> 0 !== before.eip) break;
+            await gdb.step(opt.stepTimeoutMs ?? 5000);
+          }
+        }
+        ref = await readQemuState(gdb);
+      } catch (e) {
+        if (!gdb.isClosed) throw e;
+        // QEMU leaves on shutdown (triple fault) with -no-reboot.
+        qemuGone = String(e);
+      }
+      if (!dut) {
+        if (qemuGone) return result(false, step, `QEMU exited at step ${step} (${where}): ${qemuGone}`, `${prog.name}: QEMU exited at ${where}`);
+        continue;
+      }
+      dut.step();
+      if (info.repString) {
+        for (let n = 0; n < MAX_REP_ITERATIONS && dut.state().eip === before.eip && dut.state().seg[1].selector === before.seg[1].selector; n++) dut.step();
+      }
+      if (qemuGone) {
+        if (dut.shutdownReason) return result(true, step, '', '');
+        return result(false, step, `QEMU shut down (triple fault) at step ${step} (${where}); Boxwood did not`, `${prog.name}: ${where} ${bytesToHex(bytes.subarray(0, 6))}: expected shutdown, got none`);
+      }
+      const got = dut.state();
+      const diffs = diffStates(ref, got, { flagsMask: info.flagsMask, system: true, fpu: fpuCompared });
+      if (dut.shutdownReason) diffs.unshift(`boxwood shut down: ${dut.shutdownReason}`);
+      if (diffs.length) {
+        const report = [
+          `${prog.name}: divergence after step ${step} at ${where} (linear ${hex(lin)}) bytes ${bytesToHex(bytes.subarray(0, 12))} [${info.what}]`,
+          `undefined-flags mask ${hex(info.flagsMask, 4)}`,
+          ...diffs.map((x) => `  ${x}`),
+          '--- state before the instruction (qemu)', formatState(before),
+          '--- qemu after', formatState(ref),
+          '--- boxwood after', formatState(got),
+          '--- last steps', ...history,
+        ].join('\n');
+        return result(false, step, report, `${prog.name}: ${where} ${bytesToHex(bytes.subarray(0, 6))}: ${diffs.slice(0, 3).join('; ')}`);
+      }
+      if (info.flagsMask && ((ref.eflags ^ got.eflags) & info.flagsMask)) {
+        dut.setFlags((got.eflags & ~info.flagsMask) | (ref.eflags & info.flagsMask));
+      }
+    }
+    return result(false, prog.maxSteps, `step budget of ${prog.maxSteps} exhausted before the program's EXIT`, `${prog.name}: no EXIT within ${prog.maxSteps} steps`);
+  } finally {
+    q?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Instruction bytes at a linear address (shorter near an unmapped page). */
+async function readCode(q: QemuSession, lin: number): Promise<Uint8Array> {
+  for (let n = 16; n > 0; n >>= 1) {
+    try {
+      return await q.gdb.readMemory(lin, n);
+    } catch {
+      /* partially unmapped: try fewer bytes */
+    }
+  }
+  return new Uint8Array(0);
+}

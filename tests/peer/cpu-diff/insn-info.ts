@@ -1,0 +1,105 @@
+/**
+ * Just enough x86 decoding to steer the differential harness: which EFLAGS bits the instruction
+ * leaves architecturally undefined (Intel SDM vol. 2, "Flags Affected" of each instruction), whether
+ * it is a REP string instruction (QEMU single-steps each iteration), and whether it is the program's
+ * exit (`out 0xf4, al`) or an FNINIT (after which x87 state is compared).
+ */
+export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
+const ARITH = CF | PF | AF | ZF | SF | OF;
+
+export interface InsnInfo {
+  /** EFLAGS bits undefined after this instruction. */
+  flagsMask: number;
+  repString: boolean;
+  isExit: boolean;
+  isFninit: boolean;
+  /** A short description for reports. */
+  what: string;
+}
+
+/**
+ * `bytes` start at CS:EIP; `code32` is CS.D; `ecx` is the current ECX (shift counts in CL).
+ */
+export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): InsnInfo {
+  let i = 0;
+  let rep = false;
+  let opsize32 = code32;
+  for (; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0xf2 || b === 0xf3) rep = true;
+    else if (b === 0x66) opsize32 = !code32;
+    else if (![0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x67, 0xf0].includes(b)) break;
+  }
+  const prefixes = i;
+  const op = bytes[i] ?? 0;
+  const modrm = bytes[i + 1] ?? 0;
+  const reg = (modrm >> 3) & 7;
+  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, what: `op ${op.toString(16)}` };
+  const cl = ecx & 0x1f;
+
+  if (op === 0x0f) {
+    const op2 = bytes[i + 1] ?? 0;
+    const modrm2 = bytes[i + 2] ?? 0;
+    info.what = `op 0f ${op2.toString(16)}`;
+    if (op2 === 0xaf) info.flagsMask = SF | ZF | AF | PF; // IMUL r, r/m
+    else if (op2 === 0xbc || op2 === 0xbd) info.flagsMask = CF | OF | SF | AF | PF; // BSF/BSR: only ZF defined
+    else if ([0xa3, 0xab, 0xb3, 0xbb, 0xba].includes(op2)) info.flagsMask = OF | SF | AF | PF; // BT*: only CF defined
+    else if ([0xa4, 0xa5, 0xac, 0xad].includes(op2)) {
+      // SHLD/SHRD: AF always, OF unless count = 1; all flags when a 16-bit count exceeds 16.
+      info.flagsMask = OF | AF;
+      if (!opsize32) {
+        const count = op2 === 0xa4 || op2 === 0xac ? (bytes[i + 2 + modrmLength(modrm2, code32, bytes, i + 2)] ?? 0) & 0x1f : cl;
+        if (count > 16) info.flagsMask = ARITH;
+      }
+    }
+    return info;
+  }
+  if (rep && [0x6c, 0x6d, 0x6e, 0x6f, 0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf].includes(op)) info.repString = true;
+  if (op === 0xe6 && bytes[i + 1] === 0xf4 && prefixes === 0) info.isExit = true;
+  if (op === 0xdb && modrm === 0xe3) info.isFninit = true;
+
+  if ((op >= 0x08 && op <= 0x0d) || (op >= 0x20 && op <= 0x25) || (op >= 0x30 && op <= 0x35) || op === 0x84 || op === 0x85 || op === 0xa8 || op === 0xa9) {
+    info.flagsMask = AF; // OR/AND/XOR/TEST
+  } else if (op >= 0x80 && op <= 0x83) {
+    if (reg === 1 || reg === 4 || reg === 6) info.flagsMask = AF;
+  } else if (op === 0xf6 || op === 0xf7) {
+    if (reg === 0 || reg === 1) info.flagsMask = AF;
+    else if (reg === 4 || reg === 5) info.flagsMask = SF | ZF | AF | PF; // MUL/IMUL
+    else if (reg === 6 || reg === 7) info.flagsMask = ARITH; // DIV/IDIV
+  } else if (op === 0x69 || op === 0x6b) {
+    info.flagsMask = SF | ZF | AF | PF;
+  } else if (op === 0xc0 || op === 0xc1 || (op >= 0xd0 && op <= 0xd3)) {
+    const byOne = op === 0xd0 || op === 0xd1;
+    let count = byOne ? 1 : op === 0xd2 || op === 0xd3 ? cl : (bytes[i + 1 + modrmLength(modrm, code32, bytes, i + 1)] ?? 0) & 0x1f;
+    if (reg <= 3) {
+      // Rotates: OF is defined only for 1-bit rotates.
+      if (count !== 1) info.flagsMask = OF;
+    } else {
+      info.flagsMask = AF | (count !== 1 ? OF : 0);
+    }
+    void count;
+  } else if (op === 0x27 || op === 0x2f) {
+    info.flagsMask = OF; // DAA/DAS
+  } else if (op === 0x37 || op === 0x3f) {
+    info.flagsMask = OF | SF | ZF | PF; // AAA/AAS
+  } else if (op === 0xd4 || op === 0xd5) {
+    info.flagsMask = OF | AF | CF; // AAM/AAD
+  }
+  return info;
+}
+
+/** Length of ModRM + SIB + displacement starting at `bytes[at]` (the ModRM byte). */
+function modrmLength(modrm: number, addr32: boolean, bytes: Uint8Array, at: number): number {
+  const mod = modrm >> 6;
+  const rm = modrm & 7;
+  if (mod === 3) return 1;
+  if (!addr32) {
+    if (mod === 0) return rm === 6 ? 3 : 1;
+    return mod === 1 ? 2 : 3;
+  }
+  let len = 1;
+  let base = rm;
+  if (rm === 4) { len++; base = (bytes[at + 1] ?? 0) & 7; }
+  if (mod === 0) return len + (base === 5 ? 4 : 0);
+  return len + (mod === 1 ? 1 : 4);
+}
