@@ -31,6 +31,32 @@ export class IrqRouter {
     return this.levels[line] !== 0;
   }
 
+  private readonly sourceMasks = new Uint32Array(24);
+  private sourceCount = 0;
+
+  /**
+   * A line for one of several devices sharing ISA/PCI line `n` (COM1 and COM3 on IRQ 4, PCI functions
+   * on one PIRQ): the line is asserted while any of its sources is (wire-OR).
+   */
+  sharedLine(n: number): IrqLine {
+    const bit = 1 << (this.sourceCount++ % 32);
+    const update = (level: boolean) => {
+      const before = this.sourceMasks[n];
+      const after = level ? before | bit : before & ~bit;
+      this.sourceMasks[n] = after;
+      if ((before !== 0) !== (after !== 0) || (level && !this.level(n))) this.set(n, after !== 0);
+    };
+    return {
+      line: n,
+      raise: () => update(true),
+      lower: () => update(false),
+      pulse: () => {
+        update(true);
+        update(false);
+      },
+    };
+  }
+
   line(n: number): IrqLine {
     return {
       line: n,
