@@ -37,6 +37,8 @@ export interface DiffResult {
   summary: string;
   /** Notes about adjustments made (e.g. reset EDX adopted). */
   notes: string[];
+  /** QEMU's memory for `DiffOptions.dumpAtExit`. */
+  dumps: Uint8Array[];
 }
 
 export interface DiffOptions {
@@ -44,6 +46,8 @@ export interface DiffOptions {
   trace?: (step: number, state: CpuState, info: InsnInfo, bytes: Uint8Array) => void;
   /** Run QEMU alone (harness development): no DUT. */
   qemuOnly?: boolean;
+  /** Physical ranges of QEMU's memory to return at the program's exit (harness development). */
+  dumpAtExit?: { start: number; length: number }[];
   /** Per-step timeout towards QEMU, ms. */
   stepTimeoutMs?: number;
 }
@@ -58,7 +62,8 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
   const notes: string[] = [];
   const history: string[] = [];
   let q: QemuSession | null = null;
-  const result = (agree: boolean, steps: number, report: string, summary: string): DiffResult => ({ program: prog.name, agree, steps, report, summary, notes });
+  const result = (agree: boolean, steps: number, report: string, summary: string): DiffResult => ({ program: prog.name, agree, steps, report, summary, notes, dumps });
+  const dumps: Uint8Array[] = [];
   try {
     q = await QemuSession.start(biosPath);
     const gdb = q.gdb;
@@ -88,6 +93,11 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
       if (history.length > 12) history.shift();
 
       if (info.isExit) {
+        if (opt.dumpAtExit?.length) {
+          await gdb.command('Qqemu.PhyMemMode:1');
+          for (const r of opt.dumpAtExit) dumps.push(await gdb.readMemory(r.start, r.length));
+          await gdb.command('Qqemu.PhyMemMode:0');
+        }
         if (!dut) return result(true, step, '', '');
         for (const r of prog.memory) {
           await gdb.command('Qqemu.PhyMemMode:1');
