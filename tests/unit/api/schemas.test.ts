@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateCall, ApiValidationError, API_METHODS, wsRequestSchema } from '../../../src-main/api/schemas';
+
+const id = '0123456789abcdef';
+const spec = { name: 'A', osType: 'linux', memoryMiB: 64, cpus: 1, vramMiB: 8, disk: { kind: 'new', sizeGiB: 2 } };
+
+/** For every method: one good call, and wrong calls that must be refused. */
+const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
+  hostInfo: { good: [[]], bad: [['x']] },
+  listVms: { good: [[]], bad: [[1]] },
+  createVm: {
+    good: [[spec], [{ ...spec, disk: { kind: 'existing', path: '/tmp/x.img' }, isoPath: '/tmp/a.iso' }], [{ ...spec, disk: { kind: 'none' }, isoPath: null }]],
+    bad: [
+      [],
+      [{ ...spec, name: '' }],
+      [{ ...spec, name: '   ' }],
+      [{ ...spec, memoryMiB: 0 }],
+      [{ ...spec, memoryMiB: 1.5 }],
+      [{ ...spec, memoryMiB: 100000 }],
+      [{ ...spec, cpus: 0 }],
+      [{ ...spec, disk: { kind: 'new', sizeGiB: -1 } }],
+      [{ ...spec, disk: { kind: 'existing', path: 'relative.img' } }],
+      [{ ...spec, disk: { kind: 'floppy' } }],
+      [{ ...spec, isoPath: '/tmp/a\0.iso' }],
+      [{ ...spec, extra: true }],
+      [spec, spec],
+      ['not an object'],
+    ],
+  },
+  addExistingVm: { good: [['/home/me/VMs/x']], bad: [[], ['x'], [42], ['']] },
+  control: {
+    good: [[id, 'start'], [id, 'pause'], [id, 'resume'], [id, 'reset'], [id, 'power-button'], [id, 'power-off']],
+    bad: [[id], [id, 'explode'], ['../../etc', 'start'], ['0123456789ABCDEF', 'start'], [id, 'start', 'extra']],
+  },
+  attachMedia: { good: [[id, '/tmp/a.iso']], bad: [[id], [id, 'a.iso'], ['zz', '/tmp/a.iso']] },
+  probeMedia: { good: [['/tmp/a.iso']], bad: [[], ['a.iso'], [{}]] },
+  readLog: { good: [[id]], bad: [[], ['nope'], [id, id]] },
+};
+
+test('every API method has validation cases here', () => {
+  assert.deepEqual(Object.keys(cases).sort(), [...API_METHODS].sort());
+});
+
+for (const [method, c] of Object.entries(cases)) {
+  test(`${method}: well-formed calls pass, wrong ones are refused`, () => {
+    for (const params of c.good) assert.doesNotThrow(() => validateCall(method, params), JSON.stringify(params));
+    for (const params of c.bad) assert.throws(() => validateCall(method, params), ApiValidationError, JSON.stringify(params));
+    assert.throws(() => validateCall(method, 'not an array'), ApiValidationError);
+  });
+}
+
+test('unknown and inherited method names are refused', () => {
+  for (const m of ['deleteEverything', 'constructor', '__proto__', 'toString', 42, null]) {
+    assert.throws(() => validateCall(m, []), /unknown API method/);
+  }
+});
+
+test('validation trims the name and names the faulty argument', () => {
+  assert.equal((validateCall('createVm', [{ ...spec, name: '  Trim me ' }]).params[0] as { name: string }).name, 'Trim me');
+  assert.throws(() => validateCall('createVm', [{ ...spec, memoryMiB: -1 }]), /createVm: argument 0\.memoryMiB/);
+});
+
+test('WebSocket requests have a fixed shape', () => {
+  assert.ok(wsRequestSchema.safeParse({ id: 1, method: 'listVms', params: [] }).success);
+  for (const bad of [{}, { id: -1, method: 'x', params: [] }, { id: 1, method: 'x' }, { id: 1, method: 'x', params: [], more: 1 }, { id: '1', method: 'x', params: [] }]) {
+    assert.ok(!wsRequestSchema.safeParse(bad).success, JSON.stringify(bad));
+  }
+});
