@@ -226,6 +226,12 @@ export class GdbClient {
     return out;
   }
 
+  /** Writes linear memory (physical in PhyMemMode). */
+  async writeMemory(addr: number, data: Uint8Array): Promise<void> {
+    const r = await this.command(`M${(addr >>> 0).toString(16)},${data.length.toString(16)}:${bytesToHex(data)}`);
+    if (r !== 'OK') throw new GdbError(`M ${addr.toString(16)}: ${r}`);
+  }
+
   /** Single-steps one instruction; returns the stop reply (e.g. `T05thread:01;`). */
   async step(timeoutMs = 5000): Promise<string> {
     const r = await this.command('s', timeoutMs);
