@@ -20,6 +20,20 @@ import { VirtualClock } from './clock';
 import type { Device, DeviceState } from './device';
 import type { MachineConfig } from './config';
 import type { CpuHost } from '../cpu/cpu-host';
+import { Cpu } from '../cpu/cpu';
+import { Pic8259Pair } from '../devices/pic8259';
+import { Pit8254 } from '../devices/pit8254';
+import { CmosRtc } from '../devices/cmos-rtc';
+import { I8042 } from '../devices/i8042';
+import { Uart16550, COM_PORTS } from '../devices/uart16550';
+import { PciBus } from '../devices/pci-bus';
+import { I440fxHostBridge } from '../devices/i440fx';
+import { Piix3IsaBridge } from '../devices/piix3';
+import { AcpiPm, ACPI_SCI_IRQ } from '../devices/acpi-pm';
+import { LocalApic } from '../devices/local-apic';
+import { IoApic } from '../devices/io-apic';
+import { Port92 } from '../devices/port92';
+import { DebugExit } from '../devices/debug-exit';
 
 /** The planned Cpu API (src-emulator/cpu/cpu.ts); the subset the machine uses. */
 export interface MachineCpu {
@@ -84,13 +98,21 @@ export interface MouseInput {
 export const PCI_HOLE_START = 0xe0000000;
 export const BIOS_HIGH_END = 0x1_0000_0000;
 
+/** Instructions per CPU batch at most: bounds the latency of timers and of leaving a slice. */
+const MAX_BATCH = 200_000;
+const MIN_BATCH = 64;
+/** Serial bytes are handed out in chunks at slice ends, or earlier when this many accumulate. */
+const SERIAL_FLUSH_BYTES = 4096;
+
+type PendingAction = { kind: 'reset'; reason: string } | { kind: 'stop'; reason: string } | { kind: 'poweroff' };
+
 export class Machine {
   readonly config: MachineConfig;
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
   readonly clock: VirtualClock;
   readonly irq: IrqRouter;
-  cpu!: MachineCpu;
+  readonly cpu: MachineCpu;
   /** Every device, in construction order; the machine resets and saves them all. */
   readonly devices: Device[] = [];
   /** Set by the VGA device's construction line. */
@@ -100,6 +122,21 @@ export class Machine {
   /** Set when the guest wrote to isa-debug-exit (port 0xF4): (value << 1) | 1, as QEMU's. */
   exitCode: number | null = null;
   state: MachineRunState = 'paused';
+
+  // --- chipset and core devices
+  readonly pic: Pic8259Pair;
+  readonly pit: Pit8254;
+  readonly rtc: CmosRtc;
+  readonly i8042: I8042;
+  readonly uarts: Uart16550[] = [];
+  readonly pci: PciBus;
+  readonly hostBridge: I440fxHostBridge;
+  readonly isaBridge: Piix3IsaBridge;
+  readonly acpi: AcpiPm;
+  readonly lapic: LocalApic;
+  readonly ioapic: IoApic;
+  readonly port92: Port92;
+  readonly debugExit: DebugExit;
 
   private readonly listeners: { [K in keyof MachineEvents]: MachineEvents[K][] } = {
     serial: [],
@@ -111,13 +148,22 @@ export class Machine {
   private readonly logFn: (message: string) => void;
   private biosImage: Uint8Array | null = null;
   private biosHigh: MmioHandler | null = null;
-  private readonly nsPerInstruction: number;
-  // Time bookkeeping (see installTimeSource).
+  private readonly optionRoms: [number, Uint8Array][] = [];
+  readonly nsPerInstruction: number;
+  // Time bookkeeping (see timeNow).
   private timeBase = 0;
   private instrBase = 0;
   private hostBase = 0;
-  private pendingReset = false;
-  private loopPromise: Promise<void> | null = null;
+  private clockRunning = false;
+  /** Realtime mode: measured instructions per ns of host time, to size batches. */
+  private instrPerNs = 0.05;
+  private pending: PendingAction | null = null;
+  private inSlice = false;
+  private forcedHalt = false;
+  private readonly serialOut: number[][] = [];
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private wantRun = false;
 
   /** Builds the machine synchronously without firmware; `create` is the usual entry point. */
   constructor(config: MachineConfig, options: MachineOptions = {}) {
@@ -137,17 +183,97 @@ export class Machine {
     // Option ROM + BIOS area: ROM until the guest enables shadow RAM through PAM.
     this.mem.setKind(0xc0000, 0x40000, PAGE_ROM);
 
-    this.keyboard = { sendScancodes: () => {} };
-    this.mouse = { move: () => {} };
+    const host: CpuHost = {
+      mem: this.mem,
+      io: this.io,
+      acknowledgeInterrupt: () => this.lapic.acknowledge(),
+      now: () => this.clock.now(),
+      shutdown: (reason) => this.cpuShutdown(reason),
+    };
+    this.cpu = options.cpuFactory ? options.cpuFactory(host) : (new Cpu(host) as unknown as MachineCpu);
+    this.installTimeSource();
 
     // --- chipset and core devices
+    const irq = this.irq;
+    this.pic = this.addDevice(new Pic8259Pair(this.io));
+    this.ioapic = this.addDevice(new IoApic(this.mem));
+    this.lapic = this.addDevice(new LocalApic(this.mem, this.clock));
+    irq.addSink(this.pic);
+    irq.addSink(this.ioapic);
+    this.lapic.cpu = this.cpu;
+    this.lapic.picAcknowledge = () => this.pic.acknowledge();
+    this.lapic.onEoi = (vector) => this.ioapic.eoi(vector);
+    this.ioapic.target = this.lapic;
+    this.pic.onIntr = (level) => this.lapic.setLint0(level);
+
+    this.pit = this.addDevice(new Pit8254(this.io, irq.line(0), this.clock));
+    this.rtc = this.addDevice(new CmosRtc(this.io, irq.line(8), this.clock, options.startDate));
+    this.i8042 = this.addDevice(new I8042(this.io, irq.line(1), irq.line(12)));
+    this.port92 = this.addDevice(new Port92(this.io));
+    const a20 = () => this.updateA20();
+    this.i8042.onA20 = a20;
+    this.port92.onA20 = a20;
+    this.i8042.onReset = () => this.requestReset('keyboard controller reset');
+    this.port92.onReset = () => this.requestReset('port 0x92 reset');
+
+    const ports = Math.max(0, Math.min(4, config.serialPorts | 0));
+    for (let i = 0; i < ports; i++) {
+      const { base, irq: line } = COM_PORTS[i];
+      const uart = this.addDevice(new Uart16550(this.io, base, irq.sharedLine(line), this.clock, i));
+      uart.onTransmit = (byte) => this.serialByte(i, byte);
+      this.uarts.push(uart);
+      this.serialOut.push([]);
+    }
+
+    this.pci = this.addDevice(new PciBus(this.io, this.mem));
+    this.hostBridge = this.addDevice(new I440fxHostBridge(this.mem));
+    this.pci.attach(this.hostBridge, 0, 0);
+    this.isaBridge = this.addDevice(new Piix3IsaBridge(this.io, irq, this.pic));
+    this.pci.attach(this.isaBridge, 1, 0);
+    this.pci.intxRouter = (slot, pin, level) => this.isaBridge.routeIntx(slot, pin, level);
+    this.isaBridge.onReset = () => this.requestReset('reset control register (0xCF9)');
+    this.acpi = this.addDevice(new AcpiPm(this.io, irq.sharedLine(ACPI_SCI_IRQ), this.clock));
+    this.pci.attach(this.acpi, 1, 3);
+    this.acpi.onPowerOff = () => this.requestPowerOff();
+    this.acpi.onSleep = (typ) => this.log(`machine: guest asked for sleep state SLP_TYP=${typ}; not supported, woke at once`);
+
+    this.debugExit = this.addDevice(new DebugExit(this.io));
+    this.debugExit.onExit = (code) => {
+      this.exitCode = code;
+      this.requestStop(`debug-exit: code ${code}`);
+    };
+
+    this.rtc.initPcNvram({
+      ramBytes,
+      bootOrder: config.bootOrder,
+      floppies: Math.min(2, config.disks.filter((d) => d.kind === 'floppy').length),
+      cpus: config.cpus,
+    });
+
+    this.keyboard = {
+      sendScancodes: (bytes) => {
+        this.i8042.sendScancodes(bytes);
+        this.wake();
+      },
+    };
+    this.mouse = {
+      move: (dx, dy, buttons, wheel = 0) => {
+        this.i8042.mouseMove(dx, dy, buttons, wheel);
+        this.wake();
+      },
+    };
+
     // --- display: VGA (devices/vga.ts)
     // --- disks: IDE + floppy/DMA
     // --- firmware (fw_cfg etc.)
+
+    this.updateA20();
   }
 
+  /** Builds the machine, then installs its firmware (unless `options.noFirmware`). */
   static async create(config: MachineConfig, options: MachineOptions = {}): Promise<Machine> {
     const m = new Machine(config, options);
+    // --- firmware: installFirmware(m, config) from src-emulator/firmware/index.ts once it exists
     return m;
   }
 
@@ -165,9 +291,13 @@ export class Machine {
     return this;
   }
 
+  private emit<K extends keyof MachineEvents>(event: K, ...args: Parameters<MachineEvents[K]>): void {
+    for (const cb of this.listeners[event].slice()) (cb as (...a: Parameters<MachineEvents[K]>) => void)(...args);
+  }
+
   log(message: string): void {
     this.logFn(message);
-    for (const cb of this.listeners.log) cb(message);
+    this.emit('log', message);
   }
 
   /** Registers a device so that reset/saveState/loadState include it (other engineers' devices too). */
@@ -184,8 +314,9 @@ export class Machine {
   // ---------------------------------------------------------------- firmware
 
   /**
-   * Loads a system BIOS image (64, 128 or 256 KiB): aliased at the top of 4 GiB, and its last
-   * 128 KiB (at most) at 0xE0000-0xFFFFF below 1 MiB, as the ISA BIOS window.
+   * Loads a system BIOS image (64 to 256 KiB, a multiple of 64 KiB): aliased at the top of 4 GiB, and
+   * its last 128 KiB (at most) at 0xE0000-0xFFFFF below 1 MiB, as the ISA BIOS window. The image is
+   * reloaded there on every reset, since the guest may have written the shadow RAM.
    */
   loadBios(image: Uint8Array): void {
     if (image.length === 0 || image.length % 0x10000 !== 0 || image.length > 0x40000) {
@@ -205,43 +336,370 @@ export class Machine {
     this.mem.mapMmio(base, data.length, this.biosHigh);
   }
 
-  /** Loads an option ROM (e.g. a VGA BIOS) into the ROM area below 1 MiB. */
+  /** Loads an option ROM (e.g. a VGA BIOS) into the ROM area below 1 MiB; reloaded on reset too. */
   loadOptionRom(addr: number, image: Uint8Array): void {
-    if (addr < 0xc0000 || addr + image.length > 0x100000) throw new Error(`machine: option ROM at ${addr.toString(16)} does not fit below 1 MiB`);
+    if (addr < 0xc0000 || addr + image.length > 0x100000) throw new Error(`machine: option ROM at 0x${addr.toString(16)} does not fit below 1 MiB`);
+    this.optionRoms.push([addr, image.slice()]);
     this.mem.loadRom(addr, image);
   }
 
   private copyBiosLow(): void {
+    for (const [addr, rom] of this.optionRoms) this.mem.loadRom(addr, rom);
     if (!this.biosImage) return;
     const n = Math.min(this.biosImage.length, 0x20000);
     this.mem.loadRom(0x100000 - n, this.biosImage.subarray(this.biosImage.length - n));
   }
 
+  // ---------------------------------------------------------------- time
+
+  /**
+   * Deterministic: time = timeBase + (retired - instrBase) * nsPerInstruction, and a halted CPU jumps
+   * timeBase to the next deadline. Realtime: time = timeBase + host time since the clock was resumed.
+   */
+  private installTimeSource(): void {
+    if (this.config.deterministic) {
+      this.clock.setSource(() => this.timeBase + (this.cpu.instructionsRetired - this.instrBase) * this.nsPerInstruction);
+    } else {
+      this.clock.setSource(() => (this.clockRunning ? this.timeBase + (performance.now() - this.hostBase) * 1e6 : this.timeBase));
+    }
+  }
+
+  private resumeClock(): void {
+    if (this.clockRunning) return;
+    this.timeBase = this.clock.now();
+    this.instrBase = this.cpu.instructionsRetired;
+    this.hostBase = performance.now();
+    this.clockRunning = true;
+  }
+
+  private freezeClock(): void {
+    if (!this.clockRunning) return;
+    this.timeBase = this.clock.now();
+    this.instrBase = this.cpu.instructionsRetired;
+    this.clockRunning = false;
+  }
+
+  /** Deterministic mode: a halted CPU skips to `t`. */
+  private jumpTo(t: number): void {
+    this.timeBase = Math.max(t, this.clock.now());
+    this.instrBase = this.cpu.instructionsRetired;
+    this.clock.advanceTo(this.timeBase);
+  }
+
   // ---------------------------------------------------------------- run control
 
+  /**
+   * Runs the machine for up to `maxMs` of host time and returns why it stopped: 'slice' (time is up),
+   * 'halted' (realtime: the CPU waits for a timer `waitMs` away, or for input when waitMs is
+   * Infinity), 'idle' (deterministic: halted with no timer armed; only input can wake it) or 'off'.
+   */
   runSlice(maxMs: number): SliceResult {
-    return { reason: 'off', waitMs: 0 };
+    if (this.state === 'off') return { reason: 'off', waitMs: 0 };
+    this.state = 'running';
+    this.resumeClock();
+    this.syncApicEnable();
+    const deterministic = this.config.deterministic;
+    const t0 = performance.now();
+    const limit = t0 + maxMs;
+    let result: SliceResult = { reason: 'slice', waitMs: 0 };
+    this.inSlice = true;
+    try {
+      for (;;) {
+        const now = this.clock.now();
+        this.clock.advanceTo(now);
+        if (this.pending) break;
+        const next = this.clock.nextDeadline();
+        let budget: number;
+        if (deterministic) budget = Math.ceil((next - now) / this.nsPerInstruction);
+        else budget = Math.ceil((next - now) * this.instrPerNs);
+        budget = budget > MAX_BATCH || !(budget >= MIN_BATCH) ? (budget >= MIN_BATCH ? MAX_BATCH : MIN_BATCH) : budget;
+        const h0 = deterministic ? 0 : performance.now();
+        const ran = this.cpu.run(budget);
+        if (this.forcedHalt) {
+          this.forcedHalt = false;
+          this.cpu.halted = false;
+        }
+        if (!deterministic && ran > 1000) {
+          const dt = (performance.now() - h0) * 1e6;
+          if (dt > 0) this.instrPerNs = this.instrPerNs * 0.8 + (ran / dt) * 0.2;
+        }
+        if (this.pending) break;
+        if (ran === 0 && this.cpu.halted) {
+          const t = this.clock.now();
+          const due = this.clock.nextDeadline();
+          if (due <= t) continue;
+          if (deterministic) {
+            if (due === Infinity) {
+              result = { reason: 'idle', waitMs: Infinity };
+              break;
+            }
+            this.jumpTo(due);
+          } else {
+            result = { reason: 'halted', waitMs: due === Infinity ? Infinity : (due - t) / 1e6 };
+            break;
+          }
+        }
+        if (performance.now() >= limit) break;
+      }
+    } finally {
+      this.inSlice = false;
+    }
+    this.flushSerial();
+    if (this.pending) this.performPending();
+    if ((this.state as MachineRunState) === 'off') return { reason: 'off', waitMs: 0 };
+    return result;
   }
 
+  /**
+   * Runs until paused, stopped or powered off, yielding to the event loop between slices of ~15 ms so
+   * that input and control messages are served. The promise resolves when the loop ends.
+   */
   start(): Promise<void> {
-    return Promise.resolve();
+    if (this.state === 'off') return Promise.resolve();
+    this.wantRun = true;
+    if (!this.loop) {
+      this.loop = this.runLoop().finally(() => {
+        this.loop = null;
+      });
+    }
+    return this.loop;
   }
 
-  pause(): void {}
+  private async runLoop(): Promise<void> {
+    while (this.wantRun && this.state !== 'off') {
+      const r = this.runSlice(15);
+      if (r.reason === 'off') break;
+      if (r.reason === 'halted' || r.reason === 'idle') {
+        await this.sleep(Math.min(r.waitMs, r.reason === 'idle' ? 1000 : 50));
+      } else {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    if (this.state !== 'off') {
+      this.freezeClock();
+      this.state = 'paused';
+    }
+  }
 
-  stop(): void {}
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeUp = null;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.wakeUp = done;
+    });
+  }
 
-  reset(): void {}
+  /** Ends a host-side wait early (input arrived, a control message changed something). */
+  private wake(): void {
+    this.wakeUp?.();
+  }
 
-  pressPowerButton(): void {}
+  /** Stops the run loop at the next slice boundary and freezes virtual time. */
+  pause(): void {
+    this.wantRun = false;
+    this.wake();
+    if (!this.loop && this.state === 'running') {
+      this.freezeClock();
+      this.state = 'paused';
+    }
+  }
 
-  serialInput(port: number, bytes: ArrayLike<number>): void {}
+  /** Stops the machine for good (the host's power switch): 'shutdown' is emitted with reason 'stopped'. */
+  stop(): void {
+    this.wantRun = false;
+    this.wake();
+    if (this.state === 'off') return;
+    if (this.inSlice) {
+      this.pending = { kind: 'stop', reason: 'stopped' };
+      this.requestCpuExit();
+      return;
+    }
+    this.turnOff('stopped');
+  }
 
+  /** A hard power-off from the host (no guest involvement); emits 'poweroff' and 'shutdown'. */
+  powerOff(): void {
+    if (this.inSlice) this.requestPowerOff();
+    else {
+      this.pending = { kind: 'poweroff' };
+      this.performPending();
+    }
+  }
+
+  /** Resets the machine like the reset button (RAM is kept, devices and CPU reset). */
+  reset(): void {
+    if (this.inSlice) this.requestReset('reset requested');
+    else this.doReset('reset requested');
+  }
+
+  /** ACPI power button: the guest OS decides what to do (usually an orderly shutdown to S5). */
+  pressPowerButton(): void {
+    this.acpi.pressPowerButton();
+    this.wake();
+  }
+
+  /** Bytes for the guest's serial port `port` (0 = COM1). */
+  serialInput(port: number, bytes: ArrayLike<number>): void {
+    const uart = this.uarts[port];
+    if (!uart) throw new Error(`machine: no serial port ${port} (this machine has ${this.uarts.length})`);
+    uart.receive(bytes);
+    this.wake();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private serialByte(port: number, byte: number): void {
+    const buf = this.serialOut[port];
+    buf.push(byte);
+    if (buf.length >= SERIAL_FLUSH_BYTES) this.flushSerial();
+  }
+
+  private flushSerial(): void {
+    for (let i = 0; i < this.serialOut.length; i++) {
+      const buf = this.serialOut[i];
+      if (buf.length === 0) continue;
+      const bytes = Uint8Array.from(buf);
+      buf.length = 0;
+      this.emit('serial', i, bytes);
+    }
+  }
+
+  private updateA20(): void {
+    const enabled = this.i8042.a20 || this.port92.a20;
+    const mask = enabled ? -1 : ~0x100000;
+    if (this.cpu.a20Mask === mask) return;
+    this.cpu.a20Mask = mask;
+    (this.cpu as { flushTlb?: (global: boolean) => void }).flushTlb?.(true);
+  }
+
+  private syncApicEnable(): void {
+    const base = (this.cpu as { apicBase?: number }).apicBase;
+    if (base !== undefined) this.lapic.globalEnable = (base & 0x800) !== 0;
+  }
+
+  /** Makes `cpu.run` return at the next instruction boundary. */
+  private requestCpuExit(): void {
+    if (this.cpu.requestExit) this.cpu.requestExit();
+    else if (!this.cpu.halted) {
+      // The CPU leaves its run loop after any instruction that halts; we undo the halt afterwards.
+      this.cpu.halted = true;
+      this.forcedHalt = true;
+    }
+  }
+
+  private requestReset(reason: string): void {
+    if (!this.pending || this.pending.kind === 'reset') this.pending = { kind: 'reset', reason };
+    if (this.inSlice) this.requestCpuExit();
+    else this.performPending();
+  }
+
+  private requestStop(reason: string): void {
+    this.pending = { kind: 'stop', reason };
+    if (this.inSlice) this.requestCpuExit();
+    else this.performPending();
+  }
+
+  private requestPowerOff(): void {
+    this.pending = { kind: 'poweroff' };
+    if (this.inSlice) this.requestCpuExit();
+    else this.performPending();
+  }
+
+  private cpuShutdown(reason: string): void {
+    if (reason === 'triple fault') {
+      const msg = `machine: triple fault at ${this.describeCpu()}`;
+      this.log(msg);
+      if (this.config.onTripleFault === 'reset') this.requestReset(msg);
+      else this.requestStop(msg);
+      return;
+    }
+    // HLT with interrupts off: nothing but an NMI could wake the CPU, and nothing raises one.
+    this.requestStop(`cpu: ${reason} at ${this.describeCpu()}`);
+  }
+
+  private describeCpu(): string {
+    const c = this.cpu as unknown as { eip?: number; getSegSelector?: (s: number) => number };
+    const cs = c.getSegSelector ? c.getSegSelector(1) : 0;
+    return `${cs.toString(16).padStart(4, '0')}:${((c.eip ?? 0) >>> 0).toString(16).padStart(8, '0')}`;
+  }
+
+  private performPending(): void {
+    const p = this.pending;
+    this.pending = null;
+    if (!p) return;
+    this.flushSerial();
+    if (p.kind === 'reset') this.doReset(p.reason);
+    else if (p.kind === 'stop') this.turnOff(p.reason);
+    else {
+      this.emit('poweroff');
+      this.turnOff('poweroff');
+    }
+  }
+
+  private turnOff(reason: string): void {
+    if (this.state === 'off') return;
+    this.freezeClock();
+    this.state = 'off';
+    this.wantRun = false;
+    this.wake();
+    this.emit('shutdown', reason);
+  }
+
+  private doReset(reason: string): void {
+    this.log(`machine: reset (${reason})`);
+    for (const d of this.devices) d.reset();
+    this.cpu.reset();
+    this.copyBiosLow();
+    this.updateA20();
+    this.emit('reset');
+  }
+
+  // ---------------------------------------------------------------- saved state
+
+  /** Every device's state + clock + CPU + RAM, as plain structured-clone-able data. */
   saveState(): MachineState {
-    return { version: 1, devices: {}, clock: this.clock.saveState(), cpu: null, ram: this.mem.ram };
+    const devices: { [name: string]: DeviceState } = {};
+    for (const d of this.devices) devices[d.name] = d.saveState();
+    const wasRunning = this.clockRunning;
+    this.freezeClock();
+    const state: MachineState = {
+      version: 1,
+      config: JSON.parse(JSON.stringify(this.config)) as MachineConfig,
+      clock: this.clock.saveState(),
+      cpu: this.cpu.saveState(),
+      devices,
+      ram: this.mem.ram.slice(),
+      exitCode: this.exitCode,
+    };
+    if (wasRunning) this.resumeClock();
+    return state;
   }
 
-  loadState(state: MachineState): void {}
+  /** Restores a state saved from a machine built from the same config. */
+  loadState(state: MachineState): void {
+    if (state.version !== 1) throw new Error(`machine state: unsupported version ${String(state.version)}`);
+    if (state.ram.length !== this.mem.ram.length) {
+      throw new Error(`machine state: RAM size ${state.ram.length} does not match this machine's ${this.mem.ram.length}`);
+    }
+    this.freezeClock();
+    this.mem.ram.set(state.ram);
+    this.cpu.loadState(state.cpu);
+    for (const d of this.devices) {
+      const s = state.devices[d.name];
+      if (s) d.loadState(s);
+      else this.log(`machine state: no section for device ${d.name}; it keeps its reset state`);
+    }
+    this.clock.loadState(state.clock);
+    this.timeBase = this.clock.now();
+    this.instrBase = this.cpu.instructionsRetired;
+    this.exitCode = (state.exitCode as number | null) ?? null;
+    this.updateA20();
+    if (this.state === 'off') this.state = 'paused';
+  }
 }
 
 export interface MachineState {
