@@ -283,7 +283,8 @@ function shift(c: Cpu, op: number, a: number, count: number, size: number): numb
         cf = (a >>> (count - 1)) & 1;
         r = count === size ? 0 : a >>> count;
       }
-      of = (a >>> msb) & 1;
+      // OF = the top two result bits XORed: MSB(original) for a 1-bit shift (defined case).
+      of = ((r >>> msb) ^ (r >>> (msb - 1))) & 1;
       c.setResultFlags(r, size, cf, of, 0);
       return r;
     default: {
