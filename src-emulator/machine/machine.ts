@@ -34,6 +34,14 @@ import { LocalApic } from '../devices/local-apic';
 import { IoApic } from '../devices/io-apic';
 import { Port92 } from '../devices/port92';
 import { DebugExit } from '../devices/debug-exit';
+import { Vga } from '../devices/vga';
+import { Dma8237 } from '../devices/dma8237';
+import { FloppyController } from '../devices/floppy-controller';
+import { IdeController, type IdeDrive } from '../devices/ide-controller';
+import { AtaDrive } from '../devices/ata-drive';
+import { AtapiDrive } from '../devices/atapi-drive';
+import { openImage, type ImageFormat } from '../storage/open';
+import type { BlockDevice } from '../storage/block-device';
 
 /** The planned Cpu API (src-emulator/cpu/cpu.ts); the subset the machine uses. */
 export interface MachineCpu {
@@ -50,11 +58,26 @@ export interface MachineCpu {
   requestExit?(): void;
 }
 
-/** What the display engineer's VGA device offers to the app (see devices/vga.ts). */
+/** What the display engineer's VGA device offers to the app (see devices/vga.ts, docs/display-and-disks.md). */
 export interface MachineDisplay {
   /** Rows joined by \n when in a text mode, else null. */
   getTextScreen(): string | null;
   renderRgba(): { width: number; height: number; data: Uint8ClampedArray };
+  /** Renders if needed; the area changed since the previous call, or null. */
+  takeDirtyRect(): { x: number; y: number; width: number; height: number } | null;
+  /** True when something may have changed since the last render. */
+  readonly dirty: boolean;
+  getMode(): { kind: 'text' | 'graphics' | 'blank'; width: number; height: number };
+}
+
+/** The media behind each BIOS drive (for the built-in BIOS's INT 13h and boot code). */
+export interface BiosDrives {
+  /** Drive A: and B: (0x00, 0x01); null = no diskette in the drive. */
+  floppies: (BlockDevice | null)[];
+  /** Hard disks in BIOS order 0x80, 0x81, ...: IDE primary master, primary slave, secondary master, secondary slave. */
+  disks: BlockDevice[];
+  /** CD-ROM drives in IDE order with their current disc (null = empty). */
+  cdroms: { channel: 0 | 1; unit: 0 | 1; medium: BlockDevice | null }[];
 }
 
 export interface MachineOptions {
@@ -115,8 +138,12 @@ export class Machine {
   readonly cpu: MachineCpu;
   /** Every device, in construction order; the machine resets and saves them all. */
   readonly devices: Device[] = [];
-  /** Set by the VGA device's construction line. */
+  /** The VGA (devices/vga.ts); also reachable as `vga` with its full API. */
   display: MachineDisplay | null = null;
+  readonly vga: Vga;
+  readonly dma: Dma8237;
+  readonly floppy: FloppyController;
+  readonly ide: IdeController;
   readonly keyboard: KeyboardInput;
   readonly mouse: MouseInput;
   /** Set when the guest wrote to isa-debug-exit (port 0xF4): (value << 1) | 1, as QEMU's. */
@@ -264,7 +291,15 @@ export class Machine {
     };
 
     // --- display: VGA (devices/vga.ts)
+    this.vga = this.addDevice(new Vga({ io: this.io, mem: this.mem, clock: this.clock, vramMiB: config.display.vramMiB }));
+    this.pci.attach(this.vga, 2, 0);
+    this.display = this.vga;
     // --- disks: IDE + floppy/DMA
+    this.dma = this.addDevice(new Dma8237({ io: this.io, mem: this.mem }));
+    this.floppy = this.addDevice(new FloppyController({ io: this.io, clock: this.clock, irq: irq.line(6), dma: this.dma }));
+    this.ide = this.addDevice(new IdeController({ io: this.io, mem: this.mem, clock: this.clock, irq14: irq.line(14), irq15: irq.line(15) }));
+    this.pci.attach(this.ide, 1, 1);
+    attachDisks(config, this.ide, this.floppy);
     // --- firmware (fw_cfg etc.)
 
     this.updateA20();
@@ -275,6 +310,18 @@ export class Machine {
     const m = new Machine(config, options);
     // --- firmware: installFirmware(m, config) from src-emulator/firmware/index.ts once it exists
     return m;
+  }
+
+  /** The media behind each BIOS drive number, as attached now (CD and floppy media can change). */
+  biosDrives(): BiosDrives {
+    const disks: BlockDevice[] = [];
+    const cdroms: BiosDrives['cdroms'] = [];
+    for (const [channel, unit] of IDE_ORDER) {
+      const d = this.ide.drive(channel, unit);
+      if (d instanceof AtaDrive) disks.push(d.disk);
+      else if (d instanceof AtapiDrive) cdroms.push({ channel, unit, medium: d.medium });
+    }
+    return { floppies: [this.floppy.disk(0), this.floppy.disk(1)], disks, cdroms };
   }
 
   // ---------------------------------------------------------------- events
@@ -709,4 +756,52 @@ export interface MachineState {
   devices: { [name: string]: DeviceState };
   ram: Uint8Array;
   [key: string]: unknown;
+}
+
+const IDE_ORDER: [0 | 1, 0 | 1][] = [
+  [0, 0],
+  [0, 1],
+  [1, 0],
+  [1, 1],
+];
+
+/**
+ * Opens `config.disks` and puts them on the IDE channels and the floppy controller. Positions
+ * given in the config are kept; the rest take the first free place (hard disks from the primary
+ * master on, CD-ROMs from the secondary master on, as QEMU places -hda and -cdrom).
+ */
+function attachDisks(config: MachineConfig, ide: IdeController, fdc: FloppyController): void {
+  const taken = new Set<string>();
+  let floppies = 0;
+  const place = (want: [0 | 1, 0 | 1][], what: string): [0 | 1, 0 | 1] => {
+    const pos = want.find(([c, u]) => !taken.has(`${c}:${u}`));
+    if (!pos) throw new Error(`machine: no free IDE position for ${what}`);
+    return pos;
+  };
+  const ordered = [...config.disks].sort((a, b) => Number(b.channel !== undefined) - Number(a.channel !== undefined));
+  for (const att of ordered) {
+    const label = att.path ?? `empty ${att.kind}`;
+    const open = (readOnly: boolean): BlockDevice =>
+      openImage(att.path!, { readOnly, format: att.format as ImageFormat | undefined });
+    if (att.kind === 'floppy') {
+      if (floppies >= 2) throw new Error(`machine: more than two floppy drives (${label})`);
+      fdc.insertDisk(floppies++ as 0 | 1, att.path ? open(att.readOnly ?? false) : null);
+      continue;
+    }
+    let pos: [0 | 1, 0 | 1];
+    if (att.channel !== undefined) {
+      pos = [att.channel, att.unit ?? 0];
+      if (taken.has(`${pos[0]}:${pos[1]}`)) throw new Error(`machine: IDE ${pos[0]}:${pos[1]} is given twice (${label})`);
+    } else {
+      pos = place(att.kind === 'cdrom' ? [IDE_ORDER[2], IDE_ORDER[3], IDE_ORDER[1], IDE_ORDER[0]] : IDE_ORDER, label);
+    }
+    taken.add(`${pos[0]}:${pos[1]}`);
+    let drive: IdeDrive;
+    if (att.kind === 'cdrom') drive = new AtapiDrive(att.path ? open(true) : null);
+    else {
+      if (!att.path) throw new Error('machine: a hard disk needs an image file');
+      drive = new AtaDrive(open(att.readOnly ?? false));
+    }
+    ide.attach(pos[0], pos[1], drive);
+  }
 }
