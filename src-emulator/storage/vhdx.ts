@@ -1,14 +1,420 @@
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import { DiskError } from './block-device';
-import type { DiskImage } from './disk-image';
-import type { HostFile } from './host-file';
+import { readBacking, uuidToString, type BlockStatus, type CheckResult, type DiskImage, type ImageInfo } from './disk-image';
+import { HostFile, ascii, dv, getU64LE } from './host-file';
 import type { CreateOptions, OpenContext } from './open';
+import { checkRange } from './raw';
 
-/** Placeholder while the vhdx format lands: opening or creating says so clearly. */
-export class VhdxImage {
-  static open(file: HostFile, _ctx?: OpenContext): DiskImage {
-    throw new DiskError(file.path, 'vhdx images are not supported yet');
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const GUID_BAT = '2dc27766-f623-4200-9d64-115e9bfd4a08';
+const GUID_METADATA = '8b7ca206-4790-4b9a-b8fe-575f050f886e';
+const GUID_FILE_PARAMS = 'caa16737-fa36-4d43-b3b6-33f0aa44e76b';
+const GUID_DISK_SIZE = '2fa54224-cd1b-4876-b211-5dbed83bf4b8';
+const GUID_LOGICAL_SECTOR = '8141bf1d-a96f-4709-ba47-f233a8faab5f';
+const GUID_PHYSICAL_SECTOR = 'cda348c7-445d-4471-9cc9-e9885251c556';
+const GUID_DISK_ID = 'beca12ab-b2e6-4523-93ef-c309e000c746';
+const GUID_PARENT_LOCATOR = 'a8d35f2d-b30b-454d-abf7-d3d84834ab0c';
+const NOT_PRESENT = 0;
+const UNDEFINED = 1;
+const ZERO = 2;
+const UNMAPPED = 3;
+const FULLY_PRESENT = 6;
+const PARTIALLY_PRESENT = 7;
+const MAX_BAT_BYTES = 256 * MiB;
+
+let crcTable: Uint32Array | null = null;
+/** CRC-32C (Castagnoli), the checksum of every VHDX header, region table and log entry. */
+export function crc32c(b: Uint8Array, zeroFrom = -1, zeroLen = 0): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      let c = i;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+      crcTable[i] = c >>> 0;
+    }
   }
-  static create(path: string, _size: number, _opts: CreateOptions): void {
-    throw new DiskError(path, 'creating vhdx images is not supported yet');
+  let crc = 0xffffffff;
+  for (let i = 0; i < b.length; i++) {
+    const x = i >= zeroFrom && i < zeroFrom + zeroLen ? 0 : b[i];
+    crc = crcTable[(crc ^ x) & 0xff] ^ (crc >>> 8);
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** GUIDs are stored Microsoft-style: the first three fields little-endian. */
+function guid(b: Uint8Array, o: number): string {
+  const x = new Uint8Array(16);
+  x.set([b[o + 3], b[o + 2], b[o + 1], b[o], b[o + 5], b[o + 4], b[o + 7], b[o + 6]]);
+  x.set(b.subarray(o + 8, o + 16), 8);
+  return uuidToString(x);
+}
+
+/**
+ * Hyper-V's VHDX, read-only: headers and region tables (CRC-32C), metadata, the BAT with sector
+ * bitmaps for differencing disks, and log replay. A log left by a writer that died is replayed
+ * into an in-memory overlay, so the image reads as its writer meant it without Boxwood writing to
+ * a file it only reads.
+ */
+export class VhdxImage implements DiskImage {
+  readonly format = 'vhdx' as const;
+  readonly path: string;
+  readonly readOnly = true;
+  backing: DiskImage | null = null;
+  size = 0;
+  private blockSize = 0;
+  private logicalSector = 512;
+  private chunkRatio = 0;
+  /** Per BAT entry: offset in MiB * 8 + state. */
+  private bat = new Float64Array(0);
+  private hasParent = false;
+  private overlay = new Map<number, Uint8Array>(); // 4 KiB-aligned file offset -> page
+  private zeroRanges: [number, number][] = [];
+  private logReplayed = 0;
+  private diskId = '';
+  private parentLinkage = '';
+  private parentPaths: string[] = [];
+  private physicalSector = 512;
+
+  private constructor(private readonly file: HostFile) {
+    this.path = file.path;
+  }
+
+  private fail(fault: string): never {
+    throw new DiskError(this.path, fault);
+  }
+
+  static open(file: HostFile, ctx: OpenContext): VhdxImage {
+    const img = new VhdxImage(file);
+    img.parse();
+    if (img.hasParent && !ctx.noBacking) img.openParent(ctx);
+    return img;
+  }
+
+  static create(path: string): void {
+    throw new DiskError(path, 'writing VHDX images is not supported yet; create qcow2, VHD or VDI instead');
+  }
+
+  /** File read through the replayed log. */
+  private readAt(pos: number, len: number): Uint8Array {
+    const b = this.file.readBytes(pos, len);
+    if (this.overlay.size === 0 && this.zeroRanges.length === 0) return b;
+    for (const [zs, zl] of this.zeroRanges) {
+      const s = Math.max(zs, pos);
+      const e = Math.min(zs + zl, pos + len);
+      if (s < e) b.fill(0, s - pos, e - pos);
+    }
+    for (let p = Math.floor(pos / 4096) * 4096; p < pos + len; p += 4096) {
+      const page = this.overlay.get(p);
+      if (!page) continue;
+      const s = Math.max(p, pos);
+      const e = Math.min(p + 4096, pos + len);
+      b.set(page.subarray(s - p, e - p), s - pos);
+    }
+    return b;
+  }
+
+  private parse(): void {
+    const f = this.file;
+    if (f.size < 1 * MiB) this.fail('VHDX file is too small to hold its headers');
+    if (ascii(f.readBytes(0, 8), 0, 8) !== 'vhdxfile') this.fail('not a VHDX image (bad identifier)');
+    const headers = [64 * KiB, 128 * KiB].map((o) => {
+      const h = f.readBytes(o, 4 * KiB);
+      const ok = ascii(h, 0, 4) === 'head' && dv(h).getUint32(4, true) === crc32c(h, 4, 4);
+      return ok ? h : null;
+    });
+    const valid = headers.filter((h): h is Uint8Array => h !== null);
+    if (!valid.length) this.fail('both VHDX headers are damaged (checksum mismatch)');
+    const h = valid.reduce((a, b) => (getU64LE(b, 8) > getU64LE(a, 8) ? b : a));
+    const hv = dv(h);
+    if (hv.getUint16(66, true) !== 1) this.fail(`unsupported VHDX version ${hv.getUint16(66, true)}`);
+    const logGuid = guid(h, 48);
+    const logLength = hv.getUint32(68, true);
+    const logOffset = getU64LE(h, 72);
+    if (logGuid !== '00000000-0000-0000-0000-000000000000') this.replayLog(logGuid, logOffset, logLength);
+
+    const regions = [192 * KiB, 256 * KiB].map((o) => {
+      const r = this.readAt(o, 64 * KiB);
+      return ascii(r, 0, 4) === 'regi' && dv(r).getUint32(4, true) === crc32c(r, 4, 4) ? r : null;
+    });
+    const rt = regions[0] ?? regions[1];
+    if (!rt) this.fail('both VHDX region tables are damaged (checksum mismatch)');
+    const count = dv(rt).getUint32(8, true);
+    if (count > 2047) this.fail(`region table has ${count} entries, more than fit`);
+    let bat: { off: number; len: number } | null = null;
+    let meta: { off: number; len: number } | null = null;
+    for (let i = 0; i < count; i++) {
+      const o = 16 + i * 32;
+      const id = guid(rt, o);
+      const off = getU64LE(rt, o + 16);
+      const len = dv(rt).getUint32(o + 24, true);
+      const required = dv(rt).getUint32(o + 28, true) & 1;
+      if (off % MiB !== 0 || off + len > f.size + MiB) this.fail(`region ${id} lies outside the file`);
+      if (id === GUID_BAT) bat = { off, len };
+      else if (id === GUID_METADATA) meta = { off, len };
+      else if (required) this.fail(`unknown required region ${id}`);
+    }
+    if (!bat || !meta) this.fail('VHDX lacks its BAT or metadata region');
+    this.parseMetadata(meta.off, meta.len);
+    this.chunkRatio = (2 ** 23 * this.logicalSector) / this.blockSize;
+    const payloadBlocks = Math.ceil(this.size / this.blockSize);
+    const last = Math.max(0, payloadBlocks - 1);
+    const need = this.hasParent ? this.bitmapIndex(last) + 1 : this.batIndex(last) + 1;
+    if (need * 8 > bat.len || need * 8 > MAX_BAT_BYTES) this.fail(`BAT region of ${bat.len} bytes is too small for ${need} entries`);
+    const raw = this.readAt(bat.off, need * 8);
+    this.bat = new Float64Array(need);
+    const rv = dv(raw);
+    // Keep state (bits 0-2) and the MiB offset (bits 20-63) apart: the raw 64-bit value is not exact in a double.
+    for (let i = 0; i < need; i++) {
+      const lo = rv.getUint32(i * 8, true);
+      const hi = rv.getUint32(i * 8 + 4, true);
+      const mb = hi * 4096 + (lo >>> 20);
+      this.bat[i] = mb * 8 + (lo & 7);
+    }
+  }
+
+  private parseMetadata(off: number, len: number): void {
+    const m = this.readAt(off, Math.min(len, 64 * KiB));
+    if (ascii(m, 0, 8) !== 'metadata') this.fail('metadata table signature is missing');
+    const count = dv(m).getUint16(10, true);
+    if (count > 2047) this.fail(`metadata table has ${count} entries, more than fit`);
+    const items = new Map<string, Uint8Array>();
+    for (let i = 0; i < count; i++) {
+      const o = 32 + i * 32;
+      const id = guid(m, o);
+      const ioff = dv(m).getUint32(o + 16, true);
+      const ilen = dv(m).getUint32(o + 20, true);
+      const flags = dv(m).getUint32(o + 24, true);
+      if (ilen > MiB || ioff + ilen > len) this.fail(`metadata item ${id} lies outside the metadata region`);
+      const known = [GUID_FILE_PARAMS, GUID_DISK_SIZE, GUID_LOGICAL_SECTOR, GUID_PHYSICAL_SECTOR, GUID_DISK_ID, GUID_PARENT_LOCATOR, 'b04aefb7-d19e-4a81-b789-25b8e9445913'];
+      if (flags & 4 && !known.includes(id)) this.fail(`unknown required metadata item ${id}`);
+      items.set(id, this.readAt(off + ioff, ilen));
+    }
+    const fp = items.get(GUID_FILE_PARAMS);
+    const ds = items.get(GUID_DISK_SIZE);
+    const ls = items.get(GUID_LOGICAL_SECTOR);
+    if (!fp || fp.length < 8 || !ds || ds.length < 8 || !ls || ls.length < 4) this.fail('required metadata (file parameters, disk size, sector size) is missing');
+    this.blockSize = dv(fp).getUint32(0, true);
+    this.hasParent = (dv(fp).getUint32(4, true) & 2) !== 0;
+    this.size = getU64LE(ds, 0);
+    this.logicalSector = dv(ls).getUint32(0, true);
+    const ps = items.get(GUID_PHYSICAL_SECTOR);
+    if (ps && ps.length >= 4) this.physicalSector = dv(ps).getUint32(0, true);
+    const id = items.get(GUID_DISK_ID);
+    if (id && id.length >= 16) this.diskId = guid(id, 0);
+    if (this.blockSize < MiB || this.blockSize > 256 * MiB || (this.blockSize & (this.blockSize - 1)) !== 0) this.fail(`invalid block size ${this.blockSize}`);
+    if (this.logicalSector !== 512 && this.logicalSector !== 4096) this.fail(`invalid logical sector size ${this.logicalSector}`);
+    if (!Number.isSafeInteger(this.size) || this.size > 64 * 2 ** 40 || this.size % this.logicalSector !== 0) this.fail(`invalid virtual disk size ${this.size}`);
+    const pl = items.get(GUID_PARENT_LOCATOR);
+    if (this.hasParent && pl) this.parseParentLocator(pl);
+  }
+
+  private parseParentLocator(pl: Uint8Array): void {
+    if (pl.length < 20) return;
+    const n = dv(pl).getUint16(18, true);
+    const kv = new Map<string, string>();
+    const dec = new TextDecoder('utf-16le');
+    for (let i = 0; i < n && 20 + i * 12 + 12 <= pl.length; i++) {
+      const o = 20 + i * 12;
+      const ko = dv(pl).getUint32(o, true);
+      const vo = dv(pl).getUint32(o + 4, true);
+      const kl = dv(pl).getUint16(o + 8, true);
+      const vl = dv(pl).getUint16(o + 10, true);
+      if (ko + kl > pl.length || vo + vl > pl.length) continue;
+      kv.set(dec.decode(pl.subarray(ko, ko + kl)), dec.decode(pl.subarray(vo, vo + vl)));
+    }
+    this.parentLinkage = (kv.get('parent_linkage') ?? '').replace(/[{}]/g, '').toLowerCase();
+    for (const k of ['relative_path', 'absolute_win32_path', 'volume_path']) {
+      const v = kv.get(k);
+      if (!v) continue;
+      let p = v.replace(/\\/g, '/');
+      if (/^[A-Za-z]:\//.test(p)) p = p.slice(2);
+      this.parentPaths.push(p);
+    }
+  }
+
+  private openParent(ctx: OpenContext): void {
+    const dir = nodePath.dirname(this.path);
+    for (const c of this.parentPaths) {
+      const p = nodePath.isAbsolute(c) ? c : nodePath.join(dir, c);
+      if (!fs.existsSync(p)) continue;
+      this.backing = ctx.openBacking(this.path, c);
+      return;
+    }
+    this.fail(`parent disk not found (tried ${this.parentPaths.map((p) => `'${p}'`).join(', ') || 'no locator'})`);
+  }
+
+  /** Replays the active log sequence into the overlay (never into the file). */
+  private replayLog(logGuid: string, logOffset: number, logLength: number): void {
+    const f = this.file;
+    if (logOffset % MiB !== 0 || logLength % MiB !== 0 || logLength === 0 || logOffset + logLength > f.size) this.fail('log region is invalid');
+    if (logLength > 64 * MiB) this.fail('log region is larger than allowed');
+    const log = f.readBytes(logOffset, logLength);
+    interface LogEntry { pos: number; len: number; seq: number; tail: number }
+    const readEntry = (pos: number): LogEntry | null => {
+      if (pos + 64 > logLength || ascii(log, pos, 4) !== 'loge') return null;
+      const v = dv(log);
+      const len = v.getUint32(pos + 8, true);
+      if (len < 4096 || len % 4096 !== 0 || pos + len > logLength) return null;
+      const e = log.subarray(pos, pos + len);
+      if (v.getUint32(pos + 4, true) !== crc32c(e, 4, 4)) return null;
+      if (guid(log, pos + 32) !== logGuid) return null;
+      return { pos, len, seq: getU64LE(log, pos + 16), tail: v.getUint32(pos + 12, true) };
+    };
+    // Find the valid entry with the highest sequence number, then walk its sequence from the tail.
+    let head: LogEntry | null = null;
+    for (let p = 0; p < logLength; p += 4096) {
+      const e = readEntry(p);
+      if (e && (!head || e.seq > head.seq)) head = e;
+    }
+    if (!head) return;
+    const seqEntries: LogEntry[] = [];
+    let p = head.tail;
+    for (let guard = 0; guard < logLength / 4096 + 1; guard++) {
+      const e = readEntry(p);
+      if (!e) break;
+      if (seqEntries.length && e.seq !== seqEntries[seqEntries.length - 1].seq + 1) break;
+      seqEntries.push(e);
+      if (e.pos === head.pos) break;
+      p = (p + e.len) % logLength;
+    }
+    if (!seqEntries.length || seqEntries[seqEntries.length - 1].pos !== head.pos) seqEntries.splice(0, seqEntries.length, head);
+    for (const e of seqEntries) {
+      const v = dv(log);
+      const n = v.getUint32(e.pos + 24, true);
+      let dataPos = e.pos + Math.ceil((64 + n * 32) / 4096) * 4096;
+      for (let i = 0; i < n; i++) {
+        const d = e.pos + 64 + i * 32;
+        const sig = ascii(log, d, 4);
+        const fileOffset = getU64LE(log, d + 16);
+        if (sig === 'zero') {
+          const zl = getU64LE(log, d + 8);
+          if (fileOffset % 4096 || zl % 4096 || zl > f.size) this.fail('log zero descriptor is invalid');
+          this.zeroRanges.push([fileOffset, zl]);
+          for (let q = fileOffset; q < fileOffset + zl; q += 4096) this.overlay.delete(q);
+        } else if (sig === 'desc') {
+          if (dataPos + 4096 > e.pos + e.len || ascii(log, dataPos, 4) !== 'data' || fileOffset % 4096) this.fail('log data descriptor is invalid');
+          const page = new Uint8Array(4096);
+          page.set(log.subarray(d + 8, d + 16), 0); // leading bytes
+          page.set(log.subarray(dataPos + 8, dataPos + 4092), 8);
+          page.set(log.subarray(d + 4, d + 8), 4092); // trailing bytes
+          this.overlay.set(fileOffset, page);
+          dataPos += 4096;
+        } else this.fail(`unknown log descriptor '${sig}'`);
+      }
+      this.logReplayed++;
+    }
+  }
+
+  private batIndex(block: number): number {
+    return block + Math.floor(block / this.chunkRatio);
+  }
+
+  private bitmapIndex(block: number): number {
+    const chunk = Math.floor(block / this.chunkRatio);
+    return chunk * (this.chunkRatio + 1) + this.chunkRatio;
+  }
+
+  read(offset: number, buf: Uint8Array): void {
+    checkRange(this, offset, buf.length);
+    let done = 0;
+    while (done < buf.length) {
+      const pos = offset + done;
+      const block = Math.floor(pos / this.blockSize);
+      const inOff = pos - block * this.blockSize;
+      let n = Math.min(buf.length - done, this.blockSize - inOff);
+      const e = this.bat[this.batIndex(block)];
+      const state = e % 8;
+      const fileOff = Math.floor(e / 8) * MiB;
+      const out = buf.subarray(done, done + n);
+      if (state === FULLY_PRESENT || (state === PARTIALLY_PRESENT && this.hasParent)) {
+        if (fileOff + this.blockSize > this.file.size) this.fail(`block ${block} lies beyond the end of the file`);
+        if (state === PARTIALLY_PRESENT) {
+          // Sector bitmap: one bit per logical sector, the chunk's sectors in order.
+          const be = this.bat[this.bitmapIndex(block)];
+          if (be % 8 !== FULLY_PRESENT) this.fail(`sector bitmap for block ${block} is missing`);
+          const sectorInChunk = ((block % this.chunkRatio) * this.blockSize + inOff) / this.logicalSector;
+          const firstSector = Math.floor(sectorInChunk);
+          const bmOff = Math.floor(be / 8) * MiB + Math.floor(firstSector / 8);
+          const sectors = Math.ceil((inOff % this.logicalSector + n) / this.logicalSector);
+          const bm = this.readAt(bmOff, Math.ceil(((firstSector % 8) + sectors) / 8));
+          const bit = (k: number): number => (bm[(k + (firstSector % 8)) >> 3] >> ((k + (firstSector % 8)) & 7)) & 1;
+          const present = bit(0);
+          let run = Math.min(n, this.logicalSector - (inOff % this.logicalSector));
+          for (let k = 1; run < n && bit(k) === present; k++) run = Math.min(n, run + this.logicalSector);
+          n = run;
+          const sub = buf.subarray(done, done + n);
+          if (present) sub.set(this.readAt(fileOff + inOff, n));
+          else readBacking(this.backing, pos, sub);
+        } else out.set(this.readAt(fileOff + inOff, n));
+      } else if (state === NOT_PRESENT && this.hasParent) readBacking(this.backing, pos, out);
+      else if ([NOT_PRESENT, UNDEFINED, ZERO, UNMAPPED, PARTIALLY_PRESENT].includes(state)) out.fill(0);
+      else this.fail(`BAT entry for block ${block} has invalid state ${state}`);
+      done += n;
+    }
+  }
+
+  write(): void {
+    this.fail('VHDX images are read-only in Boxwood; convert to qcow2, VHD or VDI to write');
+  }
+
+  flush(): void {}
+
+  close(): void {
+    this.file.close();
+    this.backing?.close();
+  }
+
+  info(): ImageInfo {
+    return {
+      path: this.path,
+      format: 'vhdx',
+      variant: this.hasParent ? 'differencing' : 'dynamic',
+      virtualSize: this.size,
+      actualSize: this.file.allocatedBytes(),
+      clusterSize: this.blockSize,
+      backing: this.hasParent ? { path: this.backing?.path ?? this.parentPaths[0] ?? '?', format: 'vhdx' } : undefined,
+      specific: { logicalSectorSize: this.logicalSector, physicalSectorSize: this.physicalSector, diskId: this.diskId, logEntriesReplayed: this.logReplayed, parentLinkage: this.parentLinkage || undefined },
+    };
+  }
+
+  check(): CheckResult {
+    const errors: string[] = [];
+    let allocated = 0;
+    const blocks = Math.ceil(this.size / this.blockSize);
+    for (let b = 0; b < blocks; b++) {
+      const e = this.bat[this.batIndex(b)];
+      const st = e % 8;
+      if (![0, 1, 2, 3, 6, 7].includes(st)) errors.push(`block ${b} has invalid state ${st}`);
+      if (st === 6 || st === 7) {
+        allocated++;
+        if (Math.floor(e / 8) * MiB + this.blockSize > this.file.size) errors.push(`block ${b} lies beyond the end of the file`);
+      }
+    }
+    return { errors, leaks: 0, allocated, total: blocks };
+  }
+
+  blockStatus(offset: number, length: number): { status: BlockStatus; length: number } {
+    const st = (b: number): BlockStatus => {
+      const s = this.bat[this.batIndex(b)] % 8;
+      return s === 6 || s === 7 ? 'data' : s === NOT_PRESENT && this.hasParent ? 'unallocated' : 'zero';
+    };
+    const b0 = Math.floor(offset / this.blockSize);
+    const s = st(b0);
+    const limit = Math.min(offset + length, this.size);
+    let end = Math.min((b0 + 1) * this.blockSize, limit);
+    while (end < limit && st(Math.floor(end / this.blockSize)) === s) end = Math.min(end + this.blockSize, limit);
+    return { status: s, length: end - offset };
+  }
+
+  files(): string[] {
+    return [this.path];
+  }
+
+  resize(): void {
+    this.fail('VHDX images are read-only in Boxwood');
   }
 }
+
+export type { CreateOptions };
