@@ -184,7 +184,7 @@ export class Cpu {
     this.gdtBase = 0;
     this.gdtLimit = 0xffff;
     this.idtBase = 0;
-    this.idtLimit = 0x3ff;
+    this.idtLimit = 0xffff;
     for (let s = 0; s < 8; s++) this.setSegmentRaw(s, 0, 0, 0xffff, K.AR_P | K.AR_S | K.AR_RW | K.AR_ACCESSED);
     this.setSegmentRaw(K.CS, 0xf000, 0xffff0000, 0xffff, K.AR_P | K.AR_S | K.AR_CODE | K.AR_RW | K.AR_ACCESSED);
     this.setSegmentRaw(K.LDTR, 0, 0, 0xffff, K.AR_P | 2);
@@ -854,6 +854,11 @@ export class Cpu {
         global = (pde & 0x100) !== 0;
         phys = ((pde & 0xffe00000) | (lin & 0x1ff000)) >>> 0;
       } else {
+        // The directory entry is marked accessed as soon as the walk uses it.
+        if (!(pde & 0x20)) {
+          pde |= 0x20;
+          mem.write32(pdeAddr & this.a20Mask, pde);
+        }
         const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
         const pte = mem.read32(pteAddr & this.a20Mask);
         const pteHi = mem.read32((pteAddr + 4) & this.a20Mask);
@@ -862,10 +867,6 @@ export class Cpu {
         writable = (pde & pte & 2) !== 0;
         usr = (pde & pte & 4) !== 0;
         this.checkPageAccess(writable, usr, write, user, wp, pfault);
-        if (!(pde & 0x20)) {
-          pde |= 0x20;
-          mem.write32(pdeAddr & this.a20Mask, pde);
-        }
         dirty = (pte & 0x40) !== 0 || write !== 0;
         const npte = pte | 0x20 | (write ? 0x40 : 0);
         if (npte !== pte) mem.write32(pteAddr & this.a20Mask, npte);
@@ -886,16 +887,16 @@ export class Cpu {
         global = (pde & 0x100) !== 0;
         phys = ((pde & 0xffc00000) | (lin & 0x3ff000)) >>> 0;
       } else {
+        if (!(pde & 0x20)) {
+          pde |= 0x20;
+          mem.write32(pdeAddr & this.a20Mask, pde);
+        }
         const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
         const pte = mem.read32(pteAddr & this.a20Mask);
         if (!(pte & 1)) pfault(false);
         writable = (pde & pte & 2) !== 0;
         usr = (pde & pte & 4) !== 0;
         this.checkPageAccess(writable, usr, write, user, wp, pfault);
-        if (!(pde & 0x20)) {
-          pde |= 0x20;
-          mem.write32(pdeAddr & this.a20Mask, pde);
-        }
         dirty = (pte & 0x40) !== 0 || write !== 0;
         const npte = pte | 0x20 | (write ? 0x40 : 0);
         if (npte !== pte) mem.write32(pteAddr & this.a20Mask, npte);

@@ -114,18 +114,18 @@ export function loadSeg(c: Cpu, s: number, sel: number): void {
     loadNull(c, s, sel);
     return;
   }
-  if (!readDescriptor(c, sel)) c.gp(sel);
+  if (!readDescriptor(c, sel)) c.gp(sel & 0xfffc);
   const lo = c.descLo;
   const hi = c.descHi;
   const ar = (hi >>> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   if (s === SS) {
-    if (rpl !== c.cpl || dpl !== c.cpl || (ar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW)) c.gp(sel);
+    if (rpl !== c.cpl || dpl !== c.cpl || (ar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW)) c.gp(sel & 0xfffc);
     if (!(ar & K.AR_P)) c.fault(K.EXC_SS, sel & 0xfffc);
   } else {
-    if (!(ar & K.AR_S) || (ar & (K.AR_CODE | K.AR_RW)) === K.AR_CODE) c.gp(sel);
+    if (!(ar & K.AR_S) || (ar & (K.AR_CODE | K.AR_RW)) === K.AR_CODE) c.gp(sel & 0xfffc);
     if (!(ar & K.AR_CODE) || !(ar & K.AR_DC)) {
-      if (dpl < c.cpl || dpl < rpl) c.gp(sel);
+      if (dpl < c.cpl || dpl < rpl) c.gp(sel & 0xfffc);
     }
     if (!(ar & K.AR_P)) np(c, sel);
   }
@@ -203,7 +203,7 @@ export function farJump(c: Cpu, sel: number, off: number): void {
     return;
   }
   if ((sel & 0xfffc) === 0) c.gp(0);
-  if (!readDescriptor(c, sel)) c.gp(sel);
+  if (!readDescriptor(c, sel)) c.gp(sel & 0xfffc);
   const lo = c.descLo;
   const hi = c.descHi;
   const ar = (hi >>> 8) & 0xff;
@@ -218,7 +218,7 @@ export function farJump(c: Cpu, sel: number, off: number): void {
     return;
   }
   const type = ar & 0xf;
-  if (dpl < c.cpl || dpl < rpl) c.gp(sel);
+  if (dpl < c.cpl || dpl < rpl) c.gp(sel & 0xfffc);
   if (!(ar & K.AR_P)) np(c, sel);
   switch (type) {
     case 4:
@@ -226,11 +226,11 @@ export function farJump(c: Cpu, sel: number, off: number): void {
       const csel = lo >>> 16;
       const goff = type === 12 ? ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0 : lo & 0xffff;
       if ((csel & 0xfffc) === 0) c.gp(0);
-      if (!readDescriptor(c, csel)) c.gp(csel);
+      if (!readDescriptor(c, csel)) c.gp(csel & 0xfffc);
       const car = (c.descHi >>> 8) & 0xff;
       const cdpl = (car >> 5) & 3;
-      if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE)) c.gp(csel);
-      if (car & K.AR_DC ? cdpl > c.cpl : cdpl !== c.cpl) c.gp(csel);
+      if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE)) c.gp(csel & 0xfffc);
+      if (car & K.AR_DC ? cdpl > c.cpl : cdpl !== c.cpl) c.gp(csel & 0xfffc);
       if (!(car & K.AR_P)) np(c, csel);
       if (goff > descLimit(c.descLo, c.descHi)) c.gp(0);
       setAccessed(c, csel);
@@ -246,23 +246,23 @@ export function farJump(c: Cpu, sel: number, off: number): void {
       taskSwitch(c, sel, lo, hi, TS_JMP, -1);
       return;
     default:
-      c.gp(sel);
+      c.gp(sel & 0xfffc);
   }
 }
 
 function checkCodeTarget(c: Cpu, sel: number, ar: number, dpl: number, rpl: number): void {
-  if (!(ar & K.AR_CODE)) c.gp(sel);
+  if (!(ar & K.AR_CODE)) c.gp(sel & 0xfffc);
   if (ar & K.AR_DC) {
-    if (dpl > c.cpl) c.gp(sel);
-  } else if (rpl > c.cpl || dpl !== c.cpl) c.gp(sel);
+    if (dpl > c.cpl) c.gp(sel & 0xfffc);
+  } else if (rpl > c.cpl || dpl !== c.cpl) c.gp(sel & 0xfffc);
   if (!(ar & K.AR_P)) np(c, sel);
 }
 
 function taskGate(c: Cpu, tssSel: number, kind: number, error = -1): void {
-  if (tssSel & 4) c.gp(tssSel);
-  if (!readDescriptor(c, tssSel)) c.gp(tssSel);
+  if (tssSel & 4) c.gp(tssSel & 0xfffc);
+  if (!readDescriptor(c, tssSel)) c.gp(tssSel & 0xfffc);
   const type = (c.descHi >>> 8) & 0x1f;
-  if (type !== 1 && type !== 9) c.gp(tssSel);
+  if (type !== 1 && type !== 9) c.gp(tssSel & 0xfffc);
   if (!(c.descHi & 0x8000)) np(c, tssSel);
   taskSwitch(c, tssSel, c.descLo, c.descHi, kind, error);
 }
@@ -281,7 +281,7 @@ export function farCall(c: Cpu, sel: number, off: number): void {
     return;
   }
   if ((sel & 0xfffc) === 0) c.gp(0);
-  if (!readDescriptor(c, sel)) c.gp(sel);
+  if (!readDescriptor(c, sel)) c.gp(sel & 0xfffc);
   const lo = c.descLo;
   const hi = c.descHi;
   const ar = (hi >>> 8) & 0xff;
@@ -305,7 +305,7 @@ export function farCall(c: Cpu, sel: number, off: number): void {
     return;
   }
   const type = ar & 0xf;
-  if (dpl < c.cpl || dpl < rpl) c.gp(sel);
+  if (dpl < c.cpl || dpl < rpl) c.gp(sel & 0xfffc);
   if (!(ar & K.AR_P)) np(c, sel);
   if (type === 5) {
     taskGate(c, lo >>> 16, TS_CALL);
@@ -315,19 +315,19 @@ export function farCall(c: Cpu, sel: number, off: number): void {
     taskSwitch(c, sel, lo, hi, TS_CALL, -1);
     return;
   }
-  if (type !== 4 && type !== 12) c.gp(sel);
+  if (type !== 4 && type !== 12) c.gp(sel & 0xfffc);
   // Call gate.
   const gate32 = type === 12;
   const csel = lo >>> 16;
   const goff = gate32 ? ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0 : lo & 0xffff;
   const params = hi & 0x1f;
   if ((csel & 0xfffc) === 0) c.gp(0);
-  if (!readDescriptor(c, csel)) c.gp(csel);
+  if (!readDescriptor(c, csel)) c.gp(csel & 0xfffc);
   const clo = c.descLo;
   const chi = c.descHi;
   const car = (chi >>> 8) & 0xff;
   const cdpl = (car >> 5) & 3;
-  if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE) || cdpl > c.cpl) c.gp(csel);
+  if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE) || cdpl > c.cpl) c.gp(csel & 0xfffc);
   if (!(car & K.AR_P)) np(c, csel);
   if (goff > descLimit(clo, chi)) c.gp(0);
   const retCs = c.segSel[CS];
@@ -451,15 +451,15 @@ export function farReturn(c: Cpu, imm: number): void {
  */
 function returnTo(c: Cpu, sel: number, off: number, popped: number, imm: number, size: number, newFlags: number): void {
   if ((sel & 0xfffc) === 0) c.gp(0);
-  if (!readDescriptor(c, sel)) c.gp(sel);
+  if (!readDescriptor(c, sel)) c.gp(sel & 0xfffc);
   const lo = c.descLo;
   const hi = c.descHi;
   const ar = (hi >>> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   const rpl = sel & 3;
-  if ((ar & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE)) c.gp(sel);
-  if (rpl < c.cpl) c.gp(sel);
-  if (ar & K.AR_DC ? dpl > rpl : dpl !== rpl) c.gp(sel);
+  if ((ar & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE)) c.gp(sel & 0xfffc);
+  if (rpl < c.cpl) c.gp(sel & 0xfffc);
+  if (ar & K.AR_DC ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
   if (!(ar & K.AR_P)) np(c, sel);
   const oldCpl = c.cpl;
   if (rpl === c.cpl) {
@@ -476,12 +476,12 @@ function returnTo(c: Cpu, sel: number, off: number, popped: number, imm: number,
   const newEsp = c.peekStack(popped + imm, size);
   const newSs = c.peekStack(popped + imm + bytes, size) & 0xffff;
   if ((newSs & 0xfffc) === 0) c.gp(0);
-  if ((newSs & 3) !== rpl) c.gp(newSs);
-  if (!readDescriptor(c, newSs)) c.gp(newSs);
+  if ((newSs & 3) !== rpl) c.gp(newSs & 0xfffc);
+  if (!readDescriptor(c, newSs)) c.gp(newSs & 0xfffc);
   const slo = c.descLo;
   const shi = c.descHi;
   const sar = (shi >>> 8) & 0xff;
-  if ((sar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW) || ((sar >> 5) & 3) !== rpl) c.gp(newSs);
+  if ((sar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW) || ((sar >> 5) & 3) !== rpl) c.gp(newSs & 0xfffc);
   if (!(sar & K.AR_P)) c.fault(K.EXC_SS, newSs & 0xfffc);
   if (off > descLimit(lo, hi)) c.gp(0);
   if (newFlags >= 0) applyIretFlags(c, newFlags, size, oldCpl);
@@ -933,9 +933,9 @@ export function group6(c: Cpu): void {
         loadNull(c, LDTR, sel);
         return;
       }
-      if (sel & 4) c.gp(sel);
-      if (!readDescriptor(c, sel)) c.gp(sel);
-      if (((c.descHi >>> 8) & 0x1f) !== 2) c.gp(sel);
+      if (sel & 4) c.gp(sel & 0xfffc);
+      if (!readDescriptor(c, sel)) c.gp(sel & 0xfffc);
+      if (((c.descHi >>> 8) & 0x1f) !== 2) c.gp(sel & 0xfffc);
       if (!(c.descHi & 0x8000)) np(c, sel);
       loadCache(c, LDTR, sel, c.descLo, c.descHi);
       return;
@@ -944,10 +944,10 @@ export function group6(c: Cpu): void {
       if (c.cpl !== 0) c.gp(0);
       const sel = rmRead(c, 16);
       if ((sel & 0xfffc) === 0) c.gp(0);
-      if (sel & 4) c.gp(sel);
-      if (!readDescriptor(c, sel)) c.gp(sel);
+      if (sel & 4) c.gp(sel & 0xfffc);
+      if (!readDescriptor(c, sel)) c.gp(sel & 0xfffc);
       const type = (c.descHi >>> 8) & 0x1f;
-      if (type !== 1 && type !== 9) c.gp(sel);
+      if (type !== 1 && type !== 9) c.gp(sel & 0xfffc);
       if (!(c.descHi & 0x8000)) np(c, sel);
       c.descHi |= 0x200;
       const prev = c.supervisorAccess;
