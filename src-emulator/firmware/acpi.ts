@@ -101,7 +101,6 @@ export function buildDsdt(opts: AcpiOptions = {}): Uint8Array {
   const pci0 = aml.device(
     'PCI0',
     aml.name('_HID', aml.eisaId('PNP0A03')),
-    aml.name('_ADR', aml.integer(0)),
     aml.name('_UID', aml.integer(0)),
     aml.name('_PRT', aml.pkg(...prt)),
     isa,

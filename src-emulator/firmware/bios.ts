@@ -46,7 +46,8 @@ export interface FirmwareHost {
 }
 
 export interface BuiltinBiosOptions {
-  drives: BiosDriveSource[];
+  /** The drives as attached now; asked at every POST. */
+  drives: () => BiosDriveSource[];
   /** Prepared direct kernel boot (bzimage.ts layoutLinux). */
   linux?: LinuxLayout & { initrd: Uint8Array | null };
 }
@@ -214,7 +215,7 @@ export class BuiltinBios implements Device, BiosEnv {
     for (let a = EBDA_BASE; a < EBDA_BASE + EBDA_SIZE_KIB * 1024; a += 4) mem.write32(a, 0);
     mem.write8(EBDA_BASE, EBDA_SIZE_KIB);
 
-    this.disk.setDrives(this.options.drives);
+    this.disk.setDrives(this.options.drives());
     const floppies = this.disk.floppyCount();
     let equipment = 0x0002 /* x87 */ | 0x0020 /* 80x25 colour */ | 0x0004 /* PS/2 mouse */;
     if (floppies) equipment |= 0x0001 | ((floppies - 1) << 6);

@@ -8,6 +8,7 @@
  */
 import type { MachineConfig } from '../machine/config';
 import type { BlockDevice } from '../storage/block-device';
+import type { BiosDrives } from '../machine/machine';
 import { BuiltinBios, type FirmwareHost } from './bios';
 import type { BiosDriveSource } from './disk';
 import type { BiosCpu } from './regs';
@@ -37,10 +38,10 @@ export interface FirmwareMachine extends FirmwareHost {
   addDevice?<T extends { name: string }>(device: T): T;
   loadOptionRom?(addr: number, image: Uint8Array): void;
   /**
-   * The BlockDevices behind the configured drives, in config order, shared with the disk
-   * controllers (so BIOS and guest driver see the same data). Provided by the platform.
+   * The BlockDevices behind the BIOS drives, shared with the disk controllers (so BIOS and guest
+   * driver see the same data). Provided by the platform; queried at every POST (media change).
    */
-  biosDrives?(): BiosDriveSource[];
+  biosDrives?(): BiosDrives;
 }
 
 export interface FirmwareFiles {
@@ -73,6 +74,14 @@ async function fallbackDrives(config: MachineConfig): Promise<BiosDriveSource[]>
     const device: BlockDevice = openImage(d.path, { readOnly: true, format: d.format as never });
     out.push({ kind: d.kind, device, channel: d.channel, unit: d.unit });
   }
+  return out;
+}
+
+export function fromMachineDrives(d: BiosDrives): BiosDriveSource[] {
+  const out: BiosDriveSource[] = [];
+  for (const f of d.floppies) if (f) out.push({ kind: 'floppy', device: f });
+  d.disks.forEach((device) => out.push({ kind: 'disk', device }));
+  for (const c of d.cdroms) if (c.medium) out.push({ kind: 'cdrom', device: c.medium, channel: c.channel, unit: c.unit });
   return out;
 }
 
@@ -124,7 +133,14 @@ export async function installFirmware(machine: FirmwareMachine, config: MachineC
   }
 
   const linux = await prepareLinux(config, files, acpiRegionBase(ramBytes));
-  const drives = machine.biosDrives ? machine.biosDrives() : await fallbackDrives(config);
+  let drives: () => BiosDriveSource[];
+  if (machine.biosDrives) {
+    const m = machine;
+    drives = () => fromMachineDrives(m.biosDrives!());
+  } else {
+    const opened = await fallbackDrives(config);
+    drives = () => opened;
+  }
   const cpu = machine.cpu as BiosCpu | undefined;
   const bios = new BuiltinBios(machine, { drives, linux: linux ?? undefined }, cpu && typeof cpu.getReg16 === 'function' ? cpu : undefined);
   bios.install();
