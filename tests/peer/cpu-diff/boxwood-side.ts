@@ -35,6 +35,8 @@ export interface CpuLike {
   idtLimit?: number;
   cpl?: number;
   fpu?: unknown;
+  setGdtr?(base: number, limit: number): void;
+  setIdtr?(base: number, limit: number): void;
 }
 
 interface FpuFields {
@@ -47,7 +49,8 @@ interface FpuFields {
   lo: Uint32Array;
 }
 
-export const CPU_MODULE = join(import.meta.dirname, '../../../src-emulator/cpu/cpu.ts');
+/** CPU_DIFF_CPU_MODULE points the harness at another build of the CPU (e.g. an exported commit). */
+export const CPU_MODULE = process.env.CPU_DIFF_CPU_MODULE ?? join(import.meta.dirname, '../../../src-emulator/cpu/cpu.ts');
 
 /** Loads the Cpu class, or returns null with the reason when the CPU has not landed yet. */
 export async function loadCpuClass(): Promise<{ Cpu: new (host: CpuHost) => CpuLike } | { missing: string }> {
@@ -109,6 +112,11 @@ export class BoxwoodDut implements DutSide {
 
   setFlags(value: number): void {
     this.cpu.setFlags(value);
+  }
+
+  adoptTables(ref: CpuState): void {
+    if (ref.gdtr) this.cpu.setGdtr?.(ref.gdtr.base, ref.gdtr.limit);
+    if (ref.idtr) this.cpu.setIdtr?.(ref.idtr.base, ref.idtr.limit);
   }
 
   setReg32(index: number, value: number): void {

@@ -23,6 +23,8 @@ export interface DutSide {
   setReg32(index: number, value: number): void;
   /** Physical memory read. */
   readPhys(addr: number, length: number): Uint8Array;
+  /** Adopts QEMU's descriptor-table registers (after a reported reset difference). */
+  adoptTables?(ref: CpuState): void;
   /** Set when the CPU asked the machine to shut down (triple fault). */
   shutdownReason: string | null;
 }
@@ -37,6 +39,8 @@ export interface DiffResult {
   summary: string;
   /** Notes about adjustments made (e.g. reset EDX adopted). */
   notes: string[];
+  /** Differences of the reset state (reported; the run continues from QEMU's values where possible). */
+  resetDiffs: string[];
   /** QEMU's memory for `DiffOptions.dumpAtExit`. */
   dumps: Uint8Array[];
 }
@@ -62,8 +66,9 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
   const notes: string[] = [];
   const history: string[] = [];
   let q: QemuSession | null = null;
-  const result = (agree: boolean, steps: number, report: string, summary: string): DiffResult => ({ program: prog.name, agree, steps, report, summary, notes, dumps });
+  const result = (agree: boolean, steps: number, report: string, summary: string): DiffResult => ({ program: prog.name, agree, steps, report, summary, notes, dumps, resetDiffs });
   const dumps: Uint8Array[] = [];
+  const resetDiffs: string[] = [];
   try {
     q = await QemuSession.start(biosPath);
     const gdb = q.gdb;
@@ -76,7 +81,13 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
         notes.push(`reset EDX: qemu=${hex(ref.gpr[2])} boxwood=${hex(d0.gpr[2])} (CPU signature; adopted QEMU's)`);
         dut.setReg32(2, ref.gpr[2]);
       }
-      const diffs = diffStates(ref, dut.state(), { flagsMask: 0, system: true, fpu: false });
+      let diffs = diffStates(ref, dut.state(), { flagsMask: 0, system: true, fpu: false });
+      if (diffs.length && dut.adoptTables) {
+        resetDiffs.push(...diffs);
+        dut.adoptTables(ref);
+        notes.push(`reset state differs (${diffs.join('; ')}); continued from QEMU's descriptor-table registers`);
+        diffs = diffStates(ref, dut.state(), { flagsMask: 0, system: true, fpu: false });
+      }
       if (diffs.length) {
         return result(false, 0, `reset state differs:\n${diffs.join('\n')}\n--- qemu\n${formatState(ref)}\n--- boxwood\n${formatState(dut.state())}`, `${prog.name}: reset state: ${diffs[0]}`);
       }
@@ -105,7 +116,7 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
           await gdb.command('Qqemu.PhyMemMode:0');
           const b = dut.readPhys(r.start, r.length);
           for (let k = 0; k < r.length; k++) {
-            if (a[k] !== b[k]) {
+            if ((a[k] ^ b[k]) & ~(prog.memoryIgnore.get(r.start + k) ?? 0)) {
               const at = r.start + k;
               const ctx = (m: Uint8Array) => bytesToHex(m.subarray(k & ~15, (k & ~15) + 16));
               const rep = `memory differs at physical ${hex(at)} after ${step} steps: qemu=${hex(a[k], 2)} boxwood=${hex(b[k], 2)}\n` +

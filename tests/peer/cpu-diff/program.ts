@@ -2,6 +2,7 @@
  * Test programs: `programs/*.asm`, assembled at test time with `nasm -f bin` into a 64 KiB BIOS
  * image. Directives in comments at the top of the source steer the harness:
  *   ; diff-memory: 0x1000 0x2000     physical range (start, length) compared at the end; repeatable
+ *   ; diff-memory-ignore: 0x13000 0x20   bits of one byte not compared (a documented QEMU inexactness)
  *   ; diff-max-steps: 50000          step budget (default 20000); running out is a failure
  */
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,8 @@ export interface TestProgram {
   source: string;
   image: Uint8Array;
   memory: { start: number; length: number }[];
+  /** Physical byte address -> bits not compared there. */
+  memoryIgnore: Map<number, number>;
   maxSteps: number;
 }
 
@@ -39,9 +42,11 @@ export function assembleProgram(source: string): TestProgram {
     const memory: TestProgram['memory'] = [];
     let maxSteps = 20000;
     for (const m of text.matchAll(/^;\s*diff-memory:\s*(\S+)\s+(\S+)/gm)) memory.push({ start: Number(m[1]), length: Number(m[2]) });
+    const memoryIgnore = new Map<number, number>();
+    for (const m of text.matchAll(/^;\s*diff-memory-ignore:\s*(\S+)\s+(\S+)/gm)) memoryIgnore.set(Number(m[1]), Number(m[2]));
     const ms = /^;\s*diff-max-steps:\s*(\S+)/m.exec(text);
     if (ms) maxSteps = Number(ms[1]);
-    return { name: basename(source, '.asm'), source, image, memory, maxSteps };
+    return { name: basename(source, '.asm'), source, image, memory, memoryIgnore, maxSteps };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -45,8 +45,9 @@ after_iopl3:
 
 ; #UD from V86 ends a V86 run: back to flat ring 0.
 v86_exit:
-    mov eax, [esp]            ; V86 EIP of the UD2
-    mov [RESULTS + 0x80], eax
+    ; DS..GS are null after the exit from V86 (QEMU would not fault on using them; hardware does)
+    mov eax, [ss:esp]         ; V86 EIP of the UD2
+    mov [ss:RESULTS + 0x80], eax
     mov ax, SEL_DATA32
     mov ds, ax
     mov es, ax
