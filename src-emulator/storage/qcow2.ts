@@ -1026,7 +1026,7 @@ export class Qcow2Image implements DiskImage {
       if (!offset) continue;
       const one = this.rc[offset / this.cs] === 1;
       if (one !== copied) this.setL1(i, offset, one);
-      if (!one) continue; // a shared table is not ours to change
+      // Shared tables too: their entries' flags must say "shared" (the snapshot ignores them).
       const t = this.loadL2(offset);
       const v = dv(t);
       let changed = false;
