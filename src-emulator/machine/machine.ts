@@ -42,6 +42,7 @@ import { AtaDrive } from '../devices/ata-drive';
 import { AtapiDrive } from '../devices/atapi-drive';
 import { openImage, type ImageFormat } from '../storage/open';
 import type { BlockDevice } from '../storage/block-device';
+import { installFirmware, type InstalledFirmware } from '../firmware/index';
 
 /** The planned Cpu API (src-emulator/cpu/cpu.ts); the subset the machine uses. */
 export interface MachineCpu {
@@ -149,6 +150,8 @@ export class Machine {
   /** Set when the guest wrote to isa-debug-exit (port 0xF4): (value << 1) | 1, as QEMU's. */
   exitCode: number | null = null;
   state: MachineRunState = 'paused';
+  /** What `create` installed (built-in BIOS or SeaBIOS + fw_cfg); null with `noFirmware`. */
+  firmware: InstalledFirmware | null = null;
 
   // --- chipset and core devices
   readonly pic: Pic8259Pair;
@@ -308,7 +311,9 @@ export class Machine {
   /** Builds the machine, then installs its firmware (unless `options.noFirmware`). */
   static async create(config: MachineConfig, options: MachineOptions = {}): Promise<Machine> {
     const m = new Machine(config, options);
-    // --- firmware: installFirmware(m, config) from src-emulator/firmware/index.ts once it exists
+    // --- firmware
+    // (FirmwareMachine.addDevice is typed for { name } objects; every device added here is a full Device.)
+    if (!options.noFirmware) m.firmware = await installFirmware(m as unknown as Parameters<typeof installFirmware>[0], config);
     return m;
   }
 
