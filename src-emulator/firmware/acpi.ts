@@ -128,7 +128,10 @@ export function buildFadt(facsAddr: number, dsdtAddr: number): Uint8Array {
   dv.setUint32(at(40), dsdtAddr, true);
   b[at(44)] = 0; // INT_MODEL (reserved in later revisions)
   dv.setUint16(at(46), SCI_IRQ, true);
-  dv.setUint32(at(48), 0, true); // SMI_CMD 0: no SMM, the system is always in ACPI mode
+  // The PIIX4 APM port: writing ACPI_ENABLE sets SCI_EN (the platform implements it, as QEMU's).
+  dv.setUint32(at(48), 0xb2, true);
+  b[at(52)] = 0xf1;
+  b[at(53)] = 0xf0;
   dv.setUint32(at(56), PM1A_EVT, true);
   dv.setUint32(at(64), PM1A_CNT, true);
   dv.setUint32(at(76), PM_TMR, true);
