@@ -7,6 +7,13 @@
 import { StreamType, type StatusInfo, type StreamMessage } from './protocol';
 import type { MachineDisplay } from '../machine/machine';
 
+/** What the streamer reads; dirty flag, mode geometry and cursor are used when the device offers them. */
+export type StreamedDisplay = Pick<MachineDisplay, 'getTextScreen' | 'renderRgba'> & {
+  readonly dirty?: boolean;
+  getMode?(): { kind: string; width: number; height: number; cols?: number };
+  getCursor?(): { col: number; row: number } | null;
+};
+
 const TILE_W = 64;
 const TILE_H = 16;
 
@@ -24,7 +31,7 @@ export class DisplayStreamer {
     this.lastStatus = '';
   }
 
-  poll(display: MachineDisplay | null, paused: boolean): StreamMessage[] {
+  poll(display: StreamedDisplay | null, paused: boolean): StreamMessage[] {
     const out: StreamMessage[] = [];
     if (!display) {
       this.status(out, { mode: 'none', paused, width: 0, height: 0 });
@@ -33,16 +40,22 @@ export class DisplayStreamer {
     const text = display.getTextScreen();
     if (text !== null) {
       const rows = text.split('\n');
-      const cols = rows.reduce((m, r) => Math.max(m, r.length), 0);
+      // Rows come with trailing blanks trimmed; PC text modes are 40 or 80 columns wide.
+      const longest = rows.reduce((m, r) => Math.max(m, r.length), 0);
+      const cols = Math.max(display.getMode?.().cols ?? 80, longest);
+      const cursor = display.getCursor?.() ?? null;
+      const key = `${cursor?.col ?? -1},${cursor?.row ?? -1}\n${text}`;
       this.status(out, { mode: 'text', paused, width: cols, height: rows.length });
       this.lastFrame = null;
-      if (text !== this.lastText) {
-        this.lastText = text;
-        out.push({ type: StreamType.Text, cols, rows: rows.length, text });
+      if (key !== this.lastText) {
+        this.lastText = key;
+        out.push({ type: StreamType.Text, cols, rows: rows.length, cursorCol: cursor?.col ?? -1, cursorRow: cursor?.row ?? -1, text });
       }
       return out;
     }
     this.lastText = null;
+    // Nothing drawn since the last frame we sent: skip the render and the comparison.
+    if (display.dirty === false && this.lastFrame) return out;
     const { width, height, data } = display.renderRgba();
     this.status(out, { mode: 'graphics', paused, width, height });
     if (width === 0 || height === 0) return out;

@@ -61,8 +61,8 @@ export interface StatusInfo {
 
 export type StreamMessage =
   | { type: StreamType.Serial; port: number; bytes: Uint8Array }
-  /** A whole text screen, rows joined by \n. */
-  | { type: StreamType.Text; cols: number; rows: number; text: string }
+  /** A whole text screen, rows joined by \n (trailing blanks trimmed); cursor -1 when hidden. */
+  | { type: StreamType.Text; cols: number; rows: number; cursorCol: number; cursorRow: number; text: string }
   /** One dirty rectangle of a `width` x `height` graphics screen, RGBA. */
   | { type: StreamType.Frame; width: number; height: number; x: number; y: number; w: number; h: number; rgba: Uint8Array }
   | { type: StreamType.Status; status: StatusInfo }
@@ -93,9 +93,11 @@ export function encodeStream(m: StreamMessage): Uint8Array {
       return out;
     }
     case StreamType.Text: {
-      const { out, view } = withHeader(m.type, 4, utf8Encoder.encode(m.text));
+      const { out, view } = withHeader(m.type, 8, utf8Encoder.encode(m.text));
       view.setUint16(1, m.cols, true);
       view.setUint16(3, m.rows, true);
+      view.setInt16(5, m.cursorCol, true);
+      view.setInt16(7, m.cursorRow, true);
       return out;
     }
     case StreamType.Frame: {
@@ -153,8 +155,15 @@ export function decodeStream(data: Uint8Array): StreamMessage {
       need(2);
       return { type, port: data[1], bytes: data.slice(2) };
     case StreamType.Text:
-      need(5);
-      return { type, cols: view.getUint16(1, true), rows: view.getUint16(3, true), text: utf8Decoder.decode(data.subarray(5)) };
+      need(9);
+      return {
+        type,
+        cols: view.getUint16(1, true),
+        rows: view.getUint16(3, true),
+        cursorCol: view.getInt16(5, true),
+        cursorRow: view.getInt16(7, true),
+        text: utf8Decoder.decode(data.subarray(9)),
+      };
     case StreamType.Frame: {
       need(13);
       const width = view.getUint16(1, true);

@@ -72,7 +72,7 @@ export class LiveVm {
         this.paused = m.status.paused;
         break;
       case StreamType.Text:
-        this.drawText(m.cols, m.rows, m.text);
+        this.drawText(m.cols, m.rows, m.text, m.cursorCol, m.cursorRow);
         break;
       case StreamType.Frame:
         this.drawRect(m);
@@ -86,7 +86,7 @@ export class LiveVm {
     }
   }
 
-  private drawText(cols: number, rows: number, text: string): void {
+  private drawText(cols: number, rows: number, text: string, cursorCol: number, cursorRow: number): void {
     const w = Math.max(1, cols) * CELL_W;
     const h = Math.max(1, rows) * CELL_H;
     if (this.canvas.width !== w || this.canvas.height !== h) {
@@ -105,6 +105,7 @@ export class LiveVm {
         if (ch !== ' ') ctx.fillText(ch, col * CELL_W, row * CELL_H + 1);
       }
     });
+    if (cursorCol >= 0 && cursorRow >= 0) ctx.fillRect(cursorCol * CELL_W, cursorRow * CELL_H + CELL_H - 3, CELL_W, 2);
     this.text = text;
     this.width = cols;
     this.height = rows;

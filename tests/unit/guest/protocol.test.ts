@@ -7,7 +7,7 @@ import { DisplayStreamer } from '../../../src-emulator/guest/display-stream';
 test('every stream message survives encode/decode', () => {
   const msgs: StreamMessage[] = [
     { type: StreamType.Serial, port: 0, bytes: new Uint8Array([104, 105, 0, 255]) },
-    { type: StreamType.Text, cols: 80, rows: 2, text: 'Boxwood ▒ demo\nline two' },
+    { type: StreamType.Text, cols: 80, rows: 2, cursorCol: 3, cursorRow: 1, text: 'Boxwood ▒ demo\nline two' },
     { type: StreamType.Frame, width: 320, height: 200, x: 64, y: 16, w: 2, h: 1, rgba: new Uint8Array([1, 2, 3, 255, 4, 5, 6, 255]) },
     { type: StreamType.Status, status: { mode: 'graphics', paused: true, width: 320, height: 200 } },
     { type: StreamType.Key, code: 'KeyA', down: true },
@@ -35,7 +35,7 @@ test('malformed stream messages throw StreamDecodeError, never anything else', (
 });
 
 test('the pipe framing splits and joins messages at any chunk boundary', () => {
-  const a = encodeStream({ type: StreamType.Text, cols: 3, rows: 1, text: 'abc' });
+  const a = encodeStream({ type: StreamType.Text, cols: 3, rows: 1, cursorCol: -1, cursorRow: -1, text: 'abc' });
   const b = encodeStream({ type: StreamType.Refresh });
   const wire = new Uint8Array([...frameForPipe(a), ...frameForPipe(b), ...frameForPipe(a)]);
   for (let step = 1; step <= wire.length; step++) {

@@ -1,0 +1,288 @@
+/**
+ * End to end: the web twin with a temporary library, driven in Debian's Chromium as a person would.
+ * Screenshots go to test-results/e2e/.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join('test-results', 'e2e');
+const hasChromium = existsSync(CHROMIUM);
+const hasGenisoimage = spawnSync('genisoimage', ['-version']).status === 0;
+const skip = !hasChromium ? `${CHROMIUM} is not installed (apt-get install chromium)` : !hasGenisoimage ? 'genisoimage is not installed (apt-get install genisoimage)' : false;
+
+let dir = '';
+let server: ChildProcess | null = null;
+let url = '';
+let context: BrowserContext | null = null;
+let page: Page;
+let serverLog = '';
+
+async function shot(name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+function vmCard(name: string) {
+  return page.getByRole('option').filter({ hasText: name });
+}
+
+async function select(name: string): Promise<void> {
+  await vmCard(name).click();
+  await page.getByRole('heading', { level: 2, name }).waitFor();
+}
+
+function state(name: string) {
+  return vmCard(name).locator('[data-state]');
+}
+
+async function vmId(name: string): Promise<string> {
+  const id = await vmCard(name).getAttribute('data-vm-id');
+  assert.ok(id);
+  return id;
+}
+
+/** The guest process of a VM, found by the argument the hypervisor gives it. */
+function guestPid(id: string): number | null {
+  const r = spawnSync('pgrep', ['-f', '--', `--boxwood-vm=${id}`], { encoding: 'utf8' });
+  const pids = r.stdout.split('\n').filter(Boolean).map(Number);
+  return pids.length ? pids[0] : null;
+}
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'boxwood-e2e-'));
+  const lib = join(dir, 'library');
+  // A VM folder whose vm.json is truncated: it must show as an error, the rest usable.
+  mkdirSync(join(lib, 'Broken VM'), { recursive: true });
+  writeFileSync(join(lib, 'Broken VM', 'vm.json'), '{"formatVersion": 1, "uuid": "0b');
+  server = spawn(process.execPath, ['bin/boxwood.mjs', 'serve', '--port', '0'], {
+    env: { ...process.env, BOXWOOD_LIBRARY: lib, BOXWOOD_CONFIG_DIR: join(dir, 'config') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stderr!.on('data', (d) => (serverLog += d));
+  url = await new Promise<string>((ok, fail) => {
+    const t = setTimeout(() => fail(new Error(`the web twin did not print its URL: ${serverLog}`)), 180_000);
+    let out = '';
+    server!.stdout!.on('data', (d) => {
+      out += d;
+      const m = /Boxwood web UI: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        ok(m[1]);
+      }
+    });
+    server!.on('exit', (code) => fail(new Error(`boxwood serve exited with ${code}: ${serverLog}`)));
+  });
+  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+    viewport: { width: 1280, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(20_000);
+  await page.goto(url);
+  await page.getByRole('listbox', { name: 'VM library' }).waitFor();
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((ok) => {
+      const t = setTimeout(() => {
+        server?.kill('SIGKILL');
+        ok(null);
+      }, 5000);
+      server!.on('exit', () => {
+        clearTimeout(t);
+        ok(null);
+      });
+    });
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('the library lists the demo VM and shows a broken vm.json as an error for that VM only', { skip, timeout: 60_000 }, async () => {
+  await vmCard('Boxwood Demo').waitFor();
+  await assert.doesNotReject(state('Boxwood Demo').waitFor());
+  assert.equal(await state('Boxwood Demo').getAttribute('data-state'), 'stopped');
+  await vmCard('Broken VM').click();
+  const err = page.getByTestId('vm-error');
+  await err.waitFor();
+  assert.match(await err.innerText(), /vm\.json: is not valid JSON/);
+  await shot('01-broken-vm');
+  // the rest stays usable
+  await select('Boxwood Demo');
+  assert.match(await page.getByTestId('vm-media').innerText(), /Floppy: disks\/demo-floppy\.img/);
+  // and the broken file was left as it was
+  assert.equal(readFileSync(join(dir, 'library', 'Broken VM', 'vm.json'), 'utf8'), '{"formatVersion": 1, "uuid": "0b');
+});
+
+test('create a VM with the wizard', { skip, timeout: 60_000 }, async () => {
+  await page.getByRole('button', { name: 'New VM…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
+  await dialog.waitFor();
+  await dialog.getByLabel('Name').fill('Wizard VM');
+  await dialog.getByLabel('Type').selectOption('freedos');
+  // sliders are bounded by the host
+  const mem = dialog.getByRole('slider', { name: /^Memory/ });
+  const max = Number(await mem.getAttribute('max'));
+  assert.ok(max > 0 && max <= 3584);
+  await mem.fill('32');
+  assert.equal(await dialog.locator('output').first().innerText(), '32 MiB');
+  // the processor slider is bounded by the host's cores, and warns at all of them
+  const cpus = dialog.getByRole('slider', { name: /^Processors/ });
+  const cores = Number(await cpus.getAttribute('max'));
+  assert.ok(cores >= 1);
+  if (cores > 1) {
+    await cpus.fill(String(cores));
+    await dialog.getByText(/every core of this host/).waitFor();
+    await dialog.getByText(/emulates one processor for now/).waitFor();
+    await cpus.fill('1');
+  }
+  await shot('02-wizard');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByRole('heading', { level: 2, name: 'Wizard VM' }).waitFor();
+  const media = await page.getByTestId('vm-media').innerText();
+  assert.match(media, /Hard disk: disks\/Wizard VM\.qcow2/);
+  const qcow = readFileSync(join(dir, 'library', 'Wizard VM', 'disks', 'Wizard VM.qcow2')).subarray(0, 4);
+  assert.equal(qcow.toString('latin1'), 'QFI\xfb');
+  await shot('03-created');
+});
+
+/** A real (tiny) ISO 9660 image, made with genisoimage. */
+function makeIso(): Buffer {
+  const src = join(dir, 'iso-src');
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, 'README.TXT'), 'a tiny live CD\n');
+  const out = join(dir, 'tiny.iso');
+  const r = spawnSync('genisoimage', ['-quiet', '-V', 'TINY', '-o', out, src], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `genisoimage: ${r.stderr ?? r.error}`);
+  return readFileSync(out);
+}
+
+/** Dispatches a real drop of a File (made in the page from these bytes) on the window. */
+async function dropFile(name: string, content: Buffer): Promise<void> {
+  await page.evaluate(
+    ({ name, b64 }) => {
+      const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([data as BlobPart], name, { type: 'application/octet-stream' }));
+      const target = document.querySelector('main') ?? document.body;
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }
+    },
+    { name, b64: content.toString('base64') },
+  );
+}
+
+test('drop an ISO on the window and attach it; a non-image is refused', { skip, timeout: 60_000 }, async () => {
+  await select('Wizard VM');
+  await dropFile('tiny-live.iso', makeIso());
+  const offer = page.getByRole('dialog', { name: 'Use this image' });
+  await offer.waitFor();
+  assert.match(await offer.getByTestId('drop-offer').innerText(), /tiny-live\.iso is a ISO 9660 CD\/DVD image/);
+  await shot('04-drop-offer');
+  await offer.getByRole('button', { name: 'Attach to Wizard VM' }).click();
+  await offer.waitFor({ state: 'hidden' });
+  await page.getByTestId('vm-media').getByText(/CD\/DVD: .*tiny-live\.iso/).waitFor();
+
+  await dropFile('notes.iso', Buffer.from('these are my notes, not a CD'));
+  const alert = page.getByRole('alert').filter({ hasText: 'Refused notes.iso' });
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /not a disk image or ISO that Boxwood recognises/);
+  await shot('05-drop-refused');
+  await alert.getByRole('button', { name: 'Dismiss' }).click();
+});
+
+test('start the demo VM, watch its screen and serial console, type into it, pause, resume', { skip, timeout: 180_000 }, async () => {
+  await select('Boxwood Demo');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.waitForFunction(() => document.querySelector('[aria-selected="true"] [data-state]')?.getAttribute('data-state') === 'running', null, { timeout: 90_000 });
+  const screenText = page.getByTestId('screen-text');
+  await page.waitForFunction(() => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 90_000 });
+  const console_ = page.getByTestId('serial-console');
+  await console_.getByText('hello from COM1').waitFor({ timeout: 30_000 });
+  await shot('06-demo-text');
+
+  // the uptime counter in the corner keeps changing the screen
+  const before = await screenText.textContent();
+  await page.waitForFunction((b) => document.querySelector('[data-testid="screen-text"]')?.textContent !== b, before, { timeout: 30_000 });
+
+  // keyboard: capture, type, see it echoed on the screen and on the serial port
+  await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
+  await page.getByTestId('capture-state').getByText('Right Ctrl').waitFor();
+  await page.keyboard.type('hi there', { delay: 30 });
+  await page.waitForFunction(() => /> hi there/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  await console_.getByText('hi there').waitFor();
+  await page.keyboard.press('ControlRight');
+  await page.getByTestId('capture-state').getByText('Click the screen').waitFor();
+
+  // serial input goes the other way
+  await console_.click();
+  await page.keyboard.type('via serial', { delay: 20 });
+  await page.waitForFunction(() => /via serial/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  await shot('07-demo-typed');
+
+  // graphics mode: F2 draws in mode 13h
+  await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
+  await page.keyboard.press('F2');
+  await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'graphics', null, { timeout: 30_000 });
+  await shot('08-demo-graphics');
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'text', null, { timeout: 30_000 });
+  await page.keyboard.press('ControlRight');
+
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await state('Boxwood Demo').and(page.locator('[data-state="paused"]')).waitFor();
+  await shot('09-paused');
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor();
+});
+
+test('isolation: killing one guest process aborts that VM with its log; another VM keeps running', { skip, timeout: 180_000 }, async () => {
+  // make sure both run (the demo may already)
+  for (const name of ['Boxwood Demo', 'Wizard VM']) {
+    if ((await state(name).getAttribute('data-state')) !== 'running') {
+      await select(name);
+      await page.getByRole('button', { name: 'Start' }).click();
+      await state(name).and(page.locator('[data-state="running"]')).waitFor({ timeout: 90_000 });
+    }
+  }
+  const demoId = await vmId('Boxwood Demo');
+  const pid = guestPid(demoId);
+  assert.ok(pid, 'the demo VM has a guest process');
+  const otherPid = guestPid(await vmId('Wizard VM'));
+  assert.ok(otherPid && otherPid !== pid);
+  process.kill(pid, 'SIGKILL');
+  await state('Boxwood Demo').and(page.locator('[data-state="aborted"]')).waitFor({ timeout: 30_000 });
+  await select('Boxwood Demo');
+  const notice = page.getByTestId('aborted-notice');
+  await notice.waitFor();
+  assert.match(await notice.innerText(), /aborted/i);
+  assert.match(await notice.innerText(), /SIGKILL/);
+  await notice.getByRole('button', { name: 'Show log' }).click();
+  assert.match(await notice.getByRole('textbox', { name: 'VM log' }).inputValue(), /VM aborted/);
+  await shot('10-aborted');
+  // the other VM did not notice
+  assert.equal(await state('Wizard VM').getAttribute('data-state'), 'running');
+  assert.equal(guestPid(await vmId('Wizard VM')), otherPid);
+});
+
+test('power off', { skip, timeout: 60_000 }, async () => {
+  await select('Wizard VM');
+  await page.getByRole('button', { name: 'Power off' }).click();
+  await state('Wizard VM').and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 });
+  await page.getByTestId('vm-off').waitFor();
+  assert.equal(guestPid(await vmId('Wizard VM')), null);
+  await shot('11-powered-off');
+});
