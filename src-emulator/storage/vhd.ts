@@ -14,6 +14,7 @@ const VHD_EPOCH = 946684800; // 2000-01-01T00:00:00Z
 const MAX_GEOMETRY_SECTORS = 65535 * 16 * 255;
 const MAX_SECTORS = 0xff000000; // 2040 GiB, the format's practical limit
 const MAX_BAT_ENTRIES = 16 * 1024 * 1024;
+const MAX_ZERO = 4 * 1024 * 1024;
 
 export function vhdChecksum(b: Uint8Array, checksumAt: number): number {
   let sum = 0;
@@ -413,16 +414,18 @@ export class VhdImage implements DiskImage {
     const sector = this.nextSector;
     const blockSectors = (this.bitmapSize + this.blockSize) / 512;
     if (sector + blockSectors > 0xfffffffe) this.fail('the image has grown beyond what a VHD can address');
-    // New block over the old footer, then the footer after it, then the BAT entry: a crash in
-    // between leaves an unreferenced block and the footer copy at offset 0 still describes the disk.
+    // The footer moves first, to just past the new block, so the file always ends in a valid
+    // footer; then the block's bitmap replaces the old footer; the BAT entry comes last. A kill in
+    // between leaves at most an unreferenced block, which the next allocation reuses.
     const bm = new Uint8Array(this.bitmapSize);
     if (this.type === DYNAMIC) bm.fill(0xff);
-    // Whatever lies past the footer (a block a crash left unreferenced) must not leak into the new block.
-    if (this.file.size > sector * 512) this.file.truncate(sector * 512);
-    this.file.write(sector * 512, bm);
-    this.file.write(sector * 512 + this.bitmapSize + this.blockSize - 512, new Uint8Array(512));
+    const stale = this.file.size > sector * 512 + 512;
     const footerPos = (sector + blockSectors) * 512;
     this.writeFooterAt(footerPos);
+    if (this.file.size > footerPos + 512) this.file.truncate(footerPos + 512);
+    // Data a crashed allocation left here must not show through in the new block.
+    if (stale) for (let p = sector * 512; p < footerPos; p += MAX_ZERO) this.file.write(p, new Uint8Array(Math.min(MAX_ZERO, footerPos - p)));
+    this.file.write(sector * 512, bm);
     const e = new Uint8Array(4);
     dv(e).setUint32(0, sector);
     this.file.write(this.batOffset + b * 4, e);
