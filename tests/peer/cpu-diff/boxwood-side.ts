@@ -36,6 +36,7 @@ export interface CpuLike {
   cpl?: number;
   fpu?: unknown;
   setGdtr?(base: number, limit: number): void;
+  setSegmentRaw?(s: number, selector: number, base: number, limit: number, ar: number): void;
   setIdtr?(base: number, limit: number): void;
 }
 
@@ -44,12 +45,14 @@ interface FpuFields {
   sw: number;
   top: number;
   empty: Uint8Array;
+  /** Physical registers: sign << 15 | exponent ... */
   se: Uint16Array;
-  hi: Uint32Array;
-  lo: Uint32Array;
+  /** ... and the significand, as one 64-bit value or two 32-bit halves (either layout is read). */
+  sig?: BigUint64Array;
+  hi?: Uint32Array;
+  lo?: Uint32Array;
 }
 
-/** CPU_DIFF_CPU_MODULE points the harness at another build of the CPU (e.g. an exported commit). */
 export const CPU_MODULE = process.env.CPU_DIFF_CPU_MODULE ?? join(import.meta.dirname, '../../../src-emulator/cpu/cpu.ts');
 
 /** Loads the Cpu class, or returns null with the reason when the CPU has not landed yet. */
@@ -114,6 +117,42 @@ export class BoxwoodDut implements DutSide {
     this.cpu.setFlags(value);
   }
 
+  /** Takes QEMU's condition code C1 and, with `registers`, its ST(i) values (after a transcendental within tolerance). */
+  adoptFpu(ref: CpuState, registers: boolean, fswBits = 0x0200): void {
+    const f = fpuFields(this.cpu.fpu);
+    if (!f || !ref.fpu) return;
+    for (let i = 0; i < 8 && registers; i++) {
+      const v = ref.fpu.st[i];
+      if (v === null) continue;
+      const p = (f.top + i) & 7;
+      f.se[p] = parseInt(v.slice(0, 4), 16);
+      const sig = BigInt('0x' + v.slice(4));
+      if (f.sig) f.sig[p] = sig;
+      else { f.hi![p] = Number(sig >> 32n); f.lo![p] = Number(sig & 0xffffffffn); }
+    }
+    const bits = fswBits & ~0x3800;
+    f.sw = (f.sw & ~bits) | (ref.fpu.fsw & bits);
+  }
+
+  adoptState(ref: CpuState): void {
+    const c = this.cpu;
+    for (let i = 0; i < 8; i++) c.setReg32(i, ref.gpr[i]);
+    c.eip = ref.eip;
+    c.setFlags(ref.eflags);
+    if (c.setSegmentRaw) {
+      ref.seg.forEach((g, i) => c.setSegmentRaw!(i, g.selector, g.base, g.limit, ((g.flags >> 8) & 0xff) | ((g.flags >> 8) & 0xf000)));
+    }
+    this.adoptTables(ref);
+    const f = fpuFields(c.fpu);
+    if (f && ref.fpu) {
+      f.cw = ref.fpu.fcw;
+      f.top = (ref.fpu.fsw >> 11) & 7;
+      f.sw = ref.fpu.fsw & ~0x3800;
+      for (let p = 0; p < 8; p++) f.empty[p] = ref.fpu.ftagAbridged & (1 << p) ? 0 : 1;
+      this.adoptFpu(ref, true, 0);
+    }
+  }
+
   adoptTables(ref: CpuState): void {
     if (ref.gdtr) this.cpu.setGdtr?.(ref.gdtr.base, ref.gdtr.limit);
     if (ref.idtr) this.cpu.setIdtr?.(ref.idtr.base, ref.idtr.limit);
@@ -156,10 +195,21 @@ export class BoxwoodDut implements DutSide {
     }
     if (c.gdtBase !== undefined) s.gdtr = { base: c.gdtBase >>> 0, limit: c.gdtLimit! & 0xffff };
     if (c.idtBase !== undefined) s.idtr = { base: c.idtBase >>> 0, limit: c.idtLimit! & 0xffff };
-    const f = c.fpu as Partial<FpuFields> | undefined;
-    if (f && f.se && f.hi && f.lo && f.empty && typeof f.cw === 'number') s.fpu = fpuState(f as FpuFields);
+    const f = fpuFields(c.fpu);
+    if (f) s.fpu = fpuState(f);
     return s;
   }
+}
+
+function fpuFields(fpu: unknown): FpuFields | null {
+  const f = fpu as Partial<FpuFields> | undefined;
+  if (!f || !f.se || !f.empty || typeof f.cw !== 'number' || !(f.sig || (f.hi && f.lo))) return null;
+  return f as FpuFields;
+}
+
+function significand(f: FpuFields, p: number): bigint {
+  if (f.sig) return f.sig[p];
+  return (BigInt(f.hi![p] >>> 0) << 32n) | BigInt(f.lo![p] >>> 0);
 }
 
 function fpuState(f: FpuFields): FpuState {
@@ -168,7 +218,7 @@ function fpuState(f: FpuFields): FpuState {
   for (let p = 0; p < 8; p++) if (!f.empty[p]) tag |= 1 << p;
   for (let i = 0; i < 8; i++) {
     const p = (f.top + i) & 7;
-    st.push(f.empty[p] ? null : f.se[p].toString(16).padStart(4, '0') + (f.hi[p] >>> 0).toString(16).padStart(8, '0') + (f.lo[p] >>> 0).toString(16).padStart(8, '0'));
+    st.push(f.empty[p] ? null : f.se[p].toString(16).padStart(4, '0') + significand(f, p).toString(16).padStart(16, '0'));
   }
   return { fcw: f.cw, fsw: ((f.sw & ~0x3800) | ((f.top & 7) << 11)) & 0xffff, ftagAbridged: tag, st };
 }

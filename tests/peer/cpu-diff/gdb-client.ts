@@ -213,6 +213,14 @@ export class GdbClient {
     return hexToBytes(r);
   }
 
+  /** Writes one register through `P` (value as little-endian bytes of the register's size). */
+  async writeRegister(name: string, value: Uint8Array): Promise<void> {
+    const info = this.byName.get(name);
+    if (!info) throw new GdbError(`no register ${name} in the target description`);
+    const r = await this.command(`P${info.regnum.toString(16)}=${bytesToHex(value)}`);
+    if (r !== 'OK') throw new GdbError(`P ${name}: ${r}`);
+  }
+
   /** Reads linear (post-segmentation, pre-paging-translation by QEMU) memory. */
   async readMemory(addr: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);

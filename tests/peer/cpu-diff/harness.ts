@@ -23,6 +23,10 @@ export interface DutSide {
   setReg32(index: number, value: number): void;
   /** Physical memory read. */
   readPhys(addr: number, length: number): Uint8Array;
+  /** Takes QEMU's x87 register values (after a transcendental that agreed within tolerance). */
+  adoptFpu?(ref: CpuState, registers: boolean, fswBits: number): void;
+  /** Exploration after a divergence: takes QEMU's registers (general, EIP, EFLAGS, segments, CRs, x87). */
+  adoptState?(ref: CpuState): void;
   /** Adopts QEMU's descriptor-table registers (after a reported reset difference). */
   adoptTables?(ref: CpuState): void;
   /** Set when the CPU asked the machine to shut down (triple fault). */
@@ -52,6 +56,11 @@ export interface DiffOptions {
   qemuOnly?: boolean;
   /** Physical ranges of QEMU's memory to return at the program's exit (harness development). */
   dumpAtExit?: { start: number; length: number }[];
+  /**
+   * Exploration: after a divergence, copy QEMU's registers into Boxwood and go on, reporting up
+   * to this many divergences (memory is not copied). 0 (default) stops at the first.
+   */
+  keepGoing?: number;
   /** Per-step timeout towards QEMU, ms. */
   stepTimeoutMs?: number;
 }
@@ -93,6 +102,8 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
       }
     }
     let fpuCompared = false;
+    const earlier: string[] = [];
+    let qemuFlagFixes = 0;
     for (let step = 0; step < prog.maxSteps; step++) {
       const lin = (ref.seg[1].base + ref.eip) >>> 0;
       const bytes = await readCode(q, lin);
@@ -104,6 +115,7 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
       if (history.length > 12) history.shift();
 
       if (info.isExit) {
+        if (qemuFlagFixes) notes.push(`${qemuFlagFixes}x FCOMI/FUCOMI: OF/SF/AF cleared in QEMU's EFLAGS as the SDM specifies`);
         if (opt.dumpAtExit?.length) {
           await gdb.command('Qqemu.PhyMemMode:1');
           for (const r of opt.dumpAtExit) dumps.push(await gdb.readMemory(r.start, r.length));
@@ -121,10 +133,11 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
               const ctx = (m: Uint8Array) => bytesToHex(m.subarray(k & ~15, (k & ~15) + 16));
               const rep = `memory differs at physical ${hex(at)} after ${step} steps: qemu=${hex(a[k], 2)} boxwood=${hex(b[k], 2)}\n` +
                 `  qemu    ${hex(at & ~15)}: ${ctx(a)}\n  boxwood ${hex(at & ~15)}: ${ctx(b)}`;
-              return result(false, step, rep, `${prog.name}: final memory at ${hex(at)}: expected ${hex(a[k], 2)}, got ${hex(b[k], 2)}`);
+              return result(false, step, [...earlier, rep].join('\n\n'), [...earlier, `${prog.name}: final memory at ${hex(at)}: expected ${hex(a[k], 2)}, got ${hex(b[k], 2)}`].join('\n'));
             }
           }
         }
+        if (earlier.length) return result(false, step, earlier.join('\n'), earlier.join('\n'));
         return result(true, step, '', '');
       }
       if (info.isFninit) fpuCompared = true;
@@ -143,6 +156,17 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
           }
         }
         ref = await readQemuState(gdb);
+        if (info.qemuFlagsFix && (ref.eflags & info.qemuFlagsFix)) {
+          ref.eflags &= ~info.qemuFlagsFix;
+          const v = ref.eflags;
+          await gdb.writeRegister('eflags', new Uint8Array([v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff]));
+          qemuFlagFixes++;
+        }
+        if (info.qemuFswClear && ref.fpu && (ref.fpu.fsw & info.qemuFswClear)) {
+          ref.fpu.fsw &= ~info.qemuFswClear;
+          const v = ref.fpu.fsw;
+          await gdb.writeRegister('fstat', new Uint8Array([v & 0xff, (v >> 8) & 0xff, 0, 0]));
+        }
         const fixed = await fixQemuRsvdErrorCode(q, ref);
         if (fixed) notes.push(`step ${step}: ${fixed}`);
       } catch (e) {
@@ -163,7 +187,7 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
         return result(false, step, `QEMU shut down (triple fault) at step ${step} (${where}); Boxwood did not`, `${prog.name}: ${where} ${bytesToHex(bytes.subarray(0, 6))}: expected shutdown, got none`);
       }
       const got = dut.state();
-      const diffs = diffStates(ref, got, { flagsMask: info.flagsMask, system: true, fpu: fpuCompared });
+      const diffs = diffStates(ref, got, { flagsMask: info.flagsMask, system: true, fpu: fpuCompared, fpuUlps: info.fpuUlps, fswMask: info.fswMask });
       if (dut.shutdownReason) diffs.unshift(`boxwood shut down: ${dut.shutdownReason}`);
       if (diffs.length) {
         const report = [
@@ -175,8 +199,15 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
           '--- boxwood after', formatState(got),
           '--- last steps', ...history,
         ].join('\n');
-        return result(false, step, report, `${prog.name}: ${where} ${bytesToHex(bytes.subarray(0, 6))}: ${diffs.slice(0, 3).join('; ')}`);
+        const summary = `${prog.name}: ${where} ${bytesToHex(bytes.subarray(0, 6))}: ${diffs.slice(0, 3).join('; ')}`;
+        if (opt.keepGoing && earlier.length < opt.keepGoing && dut.adoptState) {
+          earlier.push(summary);
+          dut.adoptState(ref);
+          continue;
+        }
+        return result(false, step, [...earlier, report].join('\n\n'), [...earlier, summary].join('\n'));
       }
+      if ((info.fpuUlps || info.fswMask) && fpuCompared) dut.adoptFpu?.(ref, info.fpuUlps > 0, info.fswMask);
       if (info.flagsMask && ((ref.eflags ^ got.eflags) & info.flagsMask)) {
         dut.setFlags((got.eflags & ~info.flagsMask) | (ref.eflags & info.flagsMask));
       }

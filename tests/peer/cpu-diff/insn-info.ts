@@ -13,6 +13,27 @@ export interface InsnInfo {
   repString: boolean;
   isExit: boolean;
   isFninit: boolean;
+  /**
+   * EFLAGS bits hardware clears but QEMU leaves unchanged (FCOMI/FUCOMI clear OF, SF, AF per the
+   * SDM; QEMU's helper only writes ZF, PF, CF): the harness clears them in QEMU's state.
+   */
+  qemuFlagsFix: number;
+  /**
+   * Tolerance for x87 results, in units in the last place of the 64-bit significand. Non-zero
+   * for transcendentals: QEMU 7.2 computes FSIN/FCOS/FSINCOS/FPTAN through the host's double
+   * `sin()`/`cos()`/`tan()` (53-bit), so only ~2^11 ulps agree; F2XM1/FYL2X/FYL2XP1/FPATAN are
+   * computed in extended precision by both, but hardware itself is only ~1 ulp exact there.
+   */
+  fpuUlps: number;
+  /**
+   * x87 status-word bits not compared after this instruction (Boxwood takes QEMU's): the
+   * condition codes the SDM leaves undefined (C0/C2/C3 after most non-comparison instructions),
+   * and C1 except where QEMU 7.2 maintains it: QEMU does not report round-up in C1 after
+   * inexact results, nor set/clear it on loads, stores and stack faults.
+   */
+  fswMask: number;
+  /** FSW bits hardware clears but QEMU 7.2 leaves (C1 after FCOM/FUCOM/FICOM/FTST/FCOMI): cleared in QEMU's state. */
+  qemuFswClear: number;
   /** A short description for reports. */
   what: string;
 }
@@ -34,7 +55,13 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
   const op = bytes[i] ?? 0;
   const modrm = bytes[i + 1] ?? 0;
   const reg = (modrm >> 3) & 7;
-  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, what: `op ${op.toString(16)}` };
+  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, qemuFlagsFix: 0, fpuUlps: 0, fswMask: 0, qemuFswClear: 0, what: `op ${op.toString(16)}` };
+  if ((op === 0xdb || op === 0xdf) && modrm >= 0xe8 && modrm <= 0xf7) info.qemuFlagsFix = OF | SF | AF;
+  if (op >= 0xd8 && op <= 0xdf) x87StatusRules(op, modrm, info);
+  if (op === 0xd9) {
+    if (modrm === 0xf2 || modrm === 0xfb || modrm === 0xfe || modrm === 0xff) info.fpuUlps = 1 << 12;
+    else if (modrm === 0xf0 || modrm === 0xf1 || modrm === 0xf3 || modrm === 0xf9) info.fpuUlps = 4;
+  }
   const cl = ecx & 0x1f;
 
   if (op === 0x0f) {
@@ -102,4 +129,30 @@ function modrmLength(modrm: number, addr32: boolean, bytes: Uint8Array, at: numb
   if (rm === 4) { len++; base = (bytes[at + 1] ?? 0) & 7; }
   if (mod === 0) return len + (base === 5 ? 4 : 0);
   return len + (mod === 1 ? 1 : 4);
+}
+
+const C0 = 0x0100, C1 = 0x0200, C2 = 0x0400, C3 = 0x4000;
+
+function x87StatusRules(op: number, modrm: number, info: InsnInfo): void {
+  const reg = (modrm >> 3) & 7;
+  const isReg = modrm >= 0xc0;
+  // Comparisons: C0/C2/C3 carry the result, C1 is cleared (QEMU leaves it).
+  const isCompare =
+    ((op === 0xd8 || op === 0xdc) && reg >= 2 && reg <= 3) ||
+    ((op === 0xda || op === 0xde) && !isReg && reg >= 2 && reg <= 3) ||
+    (op === 0xde && modrm === 0xd9) || (op === 0xda && modrm === 0xe9) ||
+    (op === 0xdd && modrm >= 0xe0 && modrm <= 0xef) ||
+    (op === 0xd9 && modrm === 0xe4);
+  const isComi = (op === 0xdb || op === 0xdf) && modrm >= 0xe8 && modrm <= 0xf7;
+  if (isCompare) { info.qemuFswClear = C1; return; }
+  if (isComi) { info.qemuFswClear = C1; return; }
+  if (op === 0xd9 && (modrm === 0xe5 || modrm === 0xf8)) return; // FXAM, FPREM: all defined
+  // FPREM1: QEMU 7.2 leaves C0/C1/C3 clear instead of the quotient bits (10 rem 3 gives 000, SDM: Q2 Q1 Q0 = 011).
+  if (op === 0xd9 && modrm === 0xf5) { info.fswMask = C0 | C1 | C3; return; }
+  if (op === 0xd9 && !isReg && (reg === 4 || reg === 5 || reg === 6 || reg === 7)) return; // FLDENV, FLDCW, FNSTENV, FNSTCW
+  if (op === 0xdd && !isReg && (reg === 4 || reg === 6 || reg === 7)) return; // FRSTOR, FNSAVE, FNSTSW
+  if (op === 0xdf && modrm === 0xe0) return; // FNSTSW AX
+  if (op === 0xdb && (modrm === 0xe2 || modrm === 0xe3)) return; // FNCLEX, FNINIT
+  if (op === 0xd9 && [0xf2, 0xfb, 0xfe, 0xff].includes(modrm)) { info.fswMask = C0 | C1 | C3; return; } // C2 = reduction incomplete
+  info.fswMask = C0 | C1 | C2 | C3;
 }

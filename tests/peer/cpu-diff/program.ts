@@ -2,7 +2,8 @@
  * Test programs: `programs/*.asm`, assembled at test time with `nasm -f bin` into a 64 KiB BIOS
  * image. Directives in comments at the top of the source steer the harness:
  *   ; diff-memory: 0x1000 0x2000     physical range (start, length) compared at the end; repeatable
- *   ; diff-memory-ignore: 0x13000 0x20   bits of one byte not compared (a documented QEMU inexactness)
+ *   ; diff-memory-ignore: 0x13000 0x20 [count]  bits not compared in `count` (default 1) bytes from
+ *                                     the address (a documented QEMU inexactness)
  *   ; diff-max-steps: 50000          step budget (default 20000); running out is a failure
  */
 import { spawnSync } from 'node:child_process';
@@ -43,7 +44,9 @@ export function assembleProgram(source: string): TestProgram {
     let maxSteps = 20000;
     for (const m of text.matchAll(/^;\s*diff-memory:\s*(\S+)\s+(\S+)/gm)) memory.push({ start: Number(m[1]), length: Number(m[2]) });
     const memoryIgnore = new Map<number, number>();
-    for (const m of text.matchAll(/^;\s*diff-memory-ignore:\s*(\S+)\s+(\S+)/gm)) memoryIgnore.set(Number(m[1]), Number(m[2]));
+    for (const m of text.matchAll(/^;\s*diff-memory-ignore:\s*(\S+)\s+(\S+)(?:[ \t]+(\S+))?/gm)) {
+      for (let k = 0; k < Number(m[3] ?? 1); k++) memoryIgnore.set(Number(m[1]) + k, (memoryIgnore.get(Number(m[1]) + k) ?? 0) | Number(m[2]));
+    }
     const ms = /^;\s*diff-max-steps:\s*(\S+)/m.exec(text);
     if (ms) maxSteps = Number(ms[1]);
     return { name: basename(source, '.asm'), source, image, memory, memoryIgnore, maxSteps };

@@ -118,7 +118,11 @@ export async function readQemuState(gdb: GdbClient): Promise<CpuState> {
   // The monitor's FTW is the abridged tag word (1 = valid), indexed by physical register.
   const ftw = parseInt((/FTW=([0-9a-f]+)/i.exec(text) ?? ['', '0'])[1], 16);
   const st: (string | null)[] = [];
-  for (let i = 0; i < 8; i++) st.push(ftw & (1 << ((top + i) & 7)) ? st80(r.get(`st${i}`)!) : null);
+  // QEMU's gdbstub sends the physical registers R0-R7 under the names st0-st7.
+  for (let i = 0; i < 8; i++) {
+    const p = (top + i) & 7;
+    st.push(ftw & (1 << p) ? st80(r.get(`st${p}`)!) : null);
+  }
   const cr = (n: string) => parseInt((new RegExp(`${n}=([0-9a-f]{8})`).exec(text) ?? ['', '0'])[1], 16);
   return {
     gpr: GPR_NAMES.map((n) => v(n)),

@@ -28,10 +28,11 @@ for (const f of files) {
   const r = await runDiff(prog, makeDut, {
     qemuOnly,
     dumpAtExit: dumps,
+    keepGoing: args.includes('--keep-going') ? 20 : 0,
     trace: trace ? (step, s, info, bytes) => console.log(`#${step} ${hex(s.seg[1].selector, 4)}:${hex(s.eip)} ${bytesToHex(bytes.subarray(0, 8))} ${info.what} eax=${hex(s.gpr[0])} ecx=${hex(s.gpr[1])} edx=${hex(s.gpr[2])} ebx=${hex(s.gpr[3])} esp=${hex(s.gpr[4])} efl=${hex(s.eflags)} cpl=${s.cpl}`) : undefined,
   });
   console.log(`${r.agree ? 'AGREE ' : 'DIFFER'} ${prog.name} (${r.steps} steps)${r.notes.length ? ' notes: ' + r.notes.join('; ').slice(0, 400) : ''}`);
-  if (!r.agree) { failed++; console.log(args.includes('--full') ? r.report : r.report.split('\n').slice(0, 60).join('\n')); }
+  if (!r.agree) { failed++; console.log(args.includes('--full') ? r.report : args.includes('--summary') ? r.summary : r.report.split('\n').slice(0, 60).join('\n')); }
   r.dumps.forEach((d, i) => {
     for (let o = 0; o < d.length; o += 16) console.log(`${hex(dumps[i].start + o)}: ${bytesToHex(d.subarray(o, o + 16)).replace(/(.{8})/g, '$1 ')}`);
   });

@@ -53,6 +53,10 @@ export interface CompareOptions {
   system: boolean;
   /** Compare the x87 state (only once both sides have executed FNINIT: reset values differ, see docs). */
   fpu: boolean;
+  /** Tolerance for ST(i) in ulps of the 64-bit significand (transcendentals). */
+  fpuUlps?: number;
+  /** FSW bits not compared (undefined condition codes, C1 where QEMU does not keep it). */
+  fswMask?: number;
 }
 
 /**
@@ -111,10 +115,14 @@ export function diffStates(ref: CpuState, dut: CpuState, opt: CompareOptions): s
   }
   if (opt.fpu && ref.fpu && dut.fpu) {
     cmp('fcw', ref.fpu.fcw, dut.fpu.fcw, 0x1f3f);
-    cmp('fsw', ref.fpu.fsw, dut.fpu.fsw);
+    const ulps = opt.fpuUlps ?? 0;
+    cmp('fsw', ref.fpu.fsw, dut.fpu.fsw, ~(opt.fswMask ?? 0));
     cmp('ftag', ref.fpu.ftagAbridged, dut.fpu.ftagAbridged);
     for (let i = 0; i < 8; i++) {
-      if (ref.fpu.st[i] !== dut.fpu.st[i]) d.push(`st${i}: qemu=${ref.fpu.st[i] ?? 'empty'} boxwood=${dut.fpu.st[i] ?? 'empty'}`);
+      const a = ref.fpu.st[i], b = dut.fpu.st[i];
+      if (a === b) continue;
+      if (a !== null && b !== null && ulps && ulpDistance(a, b) <= BigInt(ulps)) continue;
+      d.push(`st${i}: qemu=${a ?? 'empty'} boxwood=${b ?? 'empty'}${ulps && a && b ? ` (${ulpDistance(a, b)} ulps apart, tolerance ${ulps})` : ''}`);
     }
   }
   return d;
@@ -137,4 +145,19 @@ export function formatState(s: CpuState): string {
     l.push(`FCW=${hex(s.fpu.fcw, 4)} FSW=${hex(s.fpu.fsw, 4)} FTW=${hex(s.fpu.ftagAbridged, 2)} ` + s.fpu.st.map((v, i) => `ST${i}=${v ?? '-'}`).join(' '));
   }
   return l.join('\n');
+}
+
+/** Distance between two 80-bit values (20 hex digits) of the same sign, in ulps of the 64-bit significand. */
+export function ulpDistance(a: string, b: string): bigint {
+  const sa = parseInt(a.slice(0, 4), 16) & 0x8000, sb = parseInt(b.slice(0, 4), 16) & 0x8000;
+  if (sa !== sb) return 1n << 80n;
+  // Exponent and significand concatenated are monotonic in magnitude for normal numbers, except
+  // that the explicit integer bit repeats at each binade: drop it.
+  const key = (v: string) => {
+    const e = BigInt(parseInt(v.slice(0, 4), 16) & 0x7fff);
+    const m = BigInt('0x' + v.slice(4)) & ((1n << 63n) - 1n);
+    return (e << 63n) | m;
+  };
+  const d = key(a) - key(b);
+  return d < 0n ? -d : d;
 }
