@@ -466,6 +466,8 @@ export class Machine {
         else budget = Math.ceil((next - now) * this.instrPerNs);
         budget = budget > MAX_BATCH || !(budget >= MIN_BATCH) ? (budget >= MIN_BATCH ? MAX_BATCH : MIN_BATCH) : budget;
         const h0 = deterministic ? 0 : performance.now();
+        // A halted CPU must only look at pending events (some CPU builds would otherwise step on past HLT).
+        if (this.cpu.halted) (this.cpu as { eventCheck?: boolean }).eventCheck = true;
         const ran = this.cpu.run(budget);
         if (this.forcedHalt) {
           this.forcedHalt = false;

@@ -32,3 +32,161 @@ test('reset vector program writes to COM1 and exits through isa-debug-exit', () 
   assert.equal(m.state, 'off');
   assert.match(reasons[0], /debug-exit/);
 });
+
+/**
+ * Real mode at F000:0000: IVT[8] -> handler, 8259 at vector 8 with only IRQ 0 unmasked, PIT channel 0
+ * mode 2 at 1 kHz, then HLT until the handler has counted 10 ticks; writes 'T' to COM1, exits with 0.
+ * (nasm source in the test's comment history: tests/unit/machine/README is not needed, it is short:
+ * cli; ss=ds=0; sp=0x7000; [0x20]=handler; [0x22]=0xf000; ICW1-4; IMR=0xfe; PIT 0x34, 1193;
+ * [0x500]=0; sti; idle: hlt; cmp word [0x500],10; jb idle; cli; out 'T' to 0x3f8; out 0xf4,0; hlt;
+ * handler: push ax; inc word [0x500]; EOI; pop ax; iret)
+ */
+const PIT_PROGRAM = [
+  0xfa, 0x31, 0xc0, 0x8e, 0xd0, 0xbc, 0x00, 0x70, 0x8e, 0xd8, 0xc7, 0x06, 0x20, 0x00, 0x52, 0x00,
+  0xc7, 0x06, 0x22, 0x00, 0x00, 0xf0, 0xb0, 0x11, 0xe6, 0x20, 0xb0, 0x08, 0xe6, 0x21, 0xb0, 0x04,
+  0xe6, 0x21, 0xb0, 0x01, 0xe6, 0x21, 0xb0, 0xfe, 0xe6, 0x21, 0xb0, 0x34, 0xe6, 0x43, 0xb8, 0xa9,
+  0x04, 0xe6, 0x40, 0x88, 0xe0, 0xe6, 0x40, 0xc7, 0x06, 0x00, 0x05, 0x00, 0x00, 0xfb, 0xf4, 0x83,
+  0x3e, 0x00, 0x05, 0x0a, 0x72, 0xf8, 0xfa, 0xba, 0xf8, 0x03, 0xb0, 0x54, 0xee, 0xb0, 0x00, 0xe6,
+  0xf4, 0xf4, 0x50, 0xff, 0x06, 0x00, 0x05, 0xb0, 0x20, 0xe6, 0x20, 0x58, 0xcf,
+];
+
+/**
+ * Counts boots in CMOS byte 0x50 (which survives resets). Boot 1 resets through 0xCF9, boot 2 loads
+ * an empty real-mode IDT and executes INT 3 (a triple fault), boot 3 prints the count and exits with it.
+ */
+const RESET_PROGRAM = [
+  0xb0, 0x50, 0xe6, 0x70, 0xe4, 0x71, 0xfe, 0xc0, 0x88, 0xc3, 0xb0, 0x50, 0xe6, 0x70, 0x88, 0xd8,
+  0xe6, 0x71, 0x80, 0xfb, 0x03, 0x73, 0x1c, 0x80, 0xfb, 0x02, 0x74, 0x0a, 0xba, 0xf9, 0x0c, 0xb0,
+  0x02, 0xee, 0xb0, 0x06, 0xee, 0xf4, 0x31, 0xc0, 0x8e, 0xd8, 0x2e, 0x0f, 0x01, 0x1e, 0x40, 0x00,
+  0xcd, 0x03, 0xf4, 0xba, 0xf8, 0x03, 0x88, 0xd8, 0x04, 0x30, 0xee, 0x88, 0xd8, 0xe6, 0xf4, 0xf4,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+];
+
+const FAR_JMP_F000_0000 = [0xea, 0x00, 0x00, 0x00, 0xf0];
+
+function pitMachine(): Machine {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true });
+  m.loadBios(biosWith(FAR_JMP_F000_0000, PIT_PROGRAM));
+  return m;
+}
+
+function runToEnd(m: Machine, slices = 200): void {
+  for (let i = 0; i < slices && m.state !== 'off'; i++) {
+    const r = m.runSlice(50);
+    if (r.reason === 'idle') break;
+  }
+}
+
+test('PIT interrupts through the 8259 wake a halted CPU; deterministic time skips while halted', () => {
+  const m = pitMachine();
+  const serial = collectSerial(m);
+  runToEnd(m);
+  assert.equal(serial(), 'T');
+  assert.equal(m.exitCode, 1);
+  const ms = m.clock.now() / 1e6;
+  assert.ok(ms > 9.99 && ms < 10.2, `virtual time at exit: ${ms} ms`);
+  assert.ok(m.cpu.instructionsRetired < 2000, `only ${m.cpu.instructionsRetired} instructions: halted time was skipped`);
+});
+
+test('deterministic mode: two runs give the same instruction count and time', () => {
+  const a = pitMachine();
+  const b = pitMachine();
+  runToEnd(a);
+  runToEnd(b);
+  assert.equal(a.cpu.instructionsRetired, b.cpu.instructionsRetired);
+  assert.equal(a.clock.now(), b.clock.now());
+});
+
+test('saveState mid-run, loadState into a fresh machine, and it finishes the same way', () => {
+  const ref = pitMachine();
+  runToEnd(ref);
+  const a = pitMachine();
+  // Run until about half the ticks have happened.
+  for (let i = 0; i < 1000 && a.mem.read16(0x500) < 5; i++) a.runSlice(0);
+  assert.ok(a.mem.read16(0x500) >= 5 && a.state !== 'off');
+  const saved = structuredClone(a.saveState());
+  const b = pitMachine();
+  b.loadState(saved);
+  const serial = collectSerial(b);
+  runToEnd(b);
+  assert.equal(serial(), 'T');
+  assert.equal(b.exitCode, 1);
+  assert.equal(b.cpu.instructionsRetired, ref.cpu.instructionsRetired);
+  assert.equal(b.clock.now(), ref.clock.now());
+});
+
+test('reset through 0xCF9 and a triple fault (onTripleFault: reset) reboot the machine; RAM-backed CMOS survives', () => {
+  const logs: string[] = [];
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true, onTripleFault: 'reset' }), { noFirmware: true, log: (s) => logs.push(s) });
+  m.loadBios(biosWith(FAR_JMP_F000_0000, RESET_PROGRAM));
+  const serial = collectSerial(m);
+  let resets = 0;
+  m.on('reset', () => resets++);
+  runToEnd(m);
+  assert.equal(resets, 2);
+  assert.equal(serial(), '3');
+  assert.equal(m.exitCode, (3 << 1) | 1);
+  assert.ok(logs.some((l) => /triple fault/.test(l)), logs.join('\n'));
+});
+
+test('a triple fault with onTripleFault: stop ends the machine with a message', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true, onTripleFault: 'stop' }), { noFirmware: true });
+  m.loadBios(biosWith(FAR_JMP_F000_0000, RESET_PROGRAM));
+  m.rtc.nvram[0x50] = 1; // start at boot 2: the triple fault
+  const reasons: string[] = [];
+  m.on('shutdown', (r) => reasons.push(r));
+  runToEnd(m);
+  assert.equal(m.state, 'off');
+  assert.equal(reasons.length, 1);
+  assert.match(reasons[0], /triple fault/);
+});
+
+test('realtime mode: start() runs, pause() freezes time, stop() ends', async () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16 }), { noFirmware: true });
+  // jmp $ at the reset vector: a busy guest
+  m.loadBios(biosWith([0xeb, 0xfe]));
+  const done = m.start();
+  await new Promise((r) => setTimeout(r, 60));
+  m.pause();
+  await done;
+  assert.equal(m.state, 'paused');
+  const t = m.clock.now();
+  assert.ok(t > 0, 'time advanced while running');
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(m.clock.now(), t, 'time frozen while paused');
+  assert.ok(m.cpu.instructionsRetired > 0);
+  let reason = '';
+  m.on('shutdown', (r) => (reason = r));
+  m.stop();
+  assert.equal(m.state, 'off');
+  assert.equal(reason, 'stopped');
+});
+
+test('serial input reaches the guest; keyboard input reaches the i8042', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true });
+  m.serialInput(0, [0x41]);
+  assert.equal(m.io.in8(0x3fd) & 1, 1);
+  assert.equal(m.io.in8(0x3f8), 0x41);
+  m.keyboard.sendScancodes([0x1e]);
+  assert.equal(m.io.in8(0x64) & 1, 1);
+  assert.equal(m.io.in8(0x60), 0x1e);
+  assert.throws(() => m.serialInput(3, [1]), /no serial port 3/);
+});
+
+test('A20: the i8042 output port and port 0x92 drive cpu.a20Mask', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true });
+  assert.equal(m.cpu.a20Mask, -1);
+  m.io.out8(0x64, 0xd1);
+  m.io.out8(0x60, 0x01);
+  assert.equal(m.cpu.a20Mask, ~0x100000);
+  m.io.out8(0x92, 0x02);
+  assert.equal(m.cpu.a20Mask, -1);
+  m.io.out8(0x92, 0x00);
+  assert.equal(m.cpu.a20Mask, ~0x100000);
+});
+
+test('bad config: memory out of range gives a clear error', () => {
+  assert.throws(() => new Machine(defaultMachineConfig({ memoryMiB: 4000 }), { noFirmware: true }), /memory 4000 MiB is out of range/);
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16 }), { noFirmware: true });
+  assert.throws(() => m.loadBios(new Uint8Array(1000)), /BIOS image of 1000 bytes/);
+});
