@@ -7,6 +7,7 @@
  * fails at creation with a message that names the file.
  */
 import type { MachineConfig } from '../machine/config';
+import type { Device } from '../machine/device';
 import type { BlockDevice } from '../storage/block-device';
 import type { BiosDrives } from '../machine/machine';
 import { BuiltinBios, type FirmwareHost } from './bios';
@@ -35,7 +36,7 @@ export class FirmwareError extends Error {
 /** What installFirmware uses of the machine, beyond FirmwareHost. All optional members are duck-typed. */
 export interface FirmwareMachine extends FirmwareHost {
   cpu?: unknown;
-  addDevice?<T extends { name: string }>(device: T): T;
+  addDevice?<T extends Device>(device: T): T;
   loadOptionRom?(addr: number, image: Uint8Array): void;
   /**
    * The BlockDevices behind the BIOS drives, shared with the disk controllers (so BIOS and guest
