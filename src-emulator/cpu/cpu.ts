@@ -763,7 +763,7 @@ export class Cpu {
 
   /** Sets the lazy-flag record for a result whose CF/OF/AF the caller computed (shifts, MUL...). */
   setResultFlags(result: number, size: number, cf: number, of: number, af: number): void {
-    this.materializeFlags();
+    // No need to materialize: ZF/SF/PF come from `result`, CF/OF/AF are set here.
     this.flags = (this.flags & ~(K.CF | K.OF | K.AF)) | (cf ? K.CF : 0) | (of ? K.OF : 0) | (af ? K.AF : 0);
     this.lzOp = K.LZ_RES;
     this.lzR = result;
@@ -829,25 +829,21 @@ export class Cpu {
     let usr: boolean;
     let global: boolean;
     let dirty: boolean;
-    const pfault = (present: boolean, rsvd = false): never => {
-      this.cr2 = lin | 0;
-      this.fault(K.EXC_PF, (present ? 1 : 0) | (write ? 2 : 0) | (user ? 4 : 0) | (rsvd ? 8 : 0));
-    };
     if (this.cr4 & K.CR4_PAE) {
       const pdpteAddr = ((this.cr3 & ~0x1f) + ((lin >>> 30) << 3)) >>> 0;
       const pdpte = mem.read32(pdpteAddr & this.a20Mask);
-      if (!(pdpte & 1)) pfault(false);
-      if (mem.read32((pdpteAddr + 4) & this.a20Mask) & 0xfffffff0 || pdpte & 0x1e6) pfault(true, true);
+      if (!(pdpte & 1)) this.pageFault(lin, 0, write, user);
+      if (mem.read32((pdpteAddr + 4) & this.a20Mask) & 0xfffffff0 || pdpte & 0x1e6) this.pageFault(lin, 9, write, user);
       const pdeAddr = ((pdpte & ~0xfff) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
       let pde = mem.read32(pdeAddr & this.a20Mask);
       const pdeHi = mem.read32((pdeAddr + 4) & this.a20Mask);
-      if (!(pde & 1)) pfault(false);
-      if (pdeHi & 0xfffffff0) pfault(true, true);
+      if (!(pde & 1)) this.pageFault(lin, 0, write, user);
+      if (pdeHi & 0xfffffff0) this.pageFault(lin, 9, write, user);
       if (pde & 0x80) {
-        if (pde & 0x1fe000) pfault(true, true);
+        if (pde & 0x1fe000) this.pageFault(lin, 9, write, user);
         writable = (pde & 2) !== 0;
         usr = (pde & 4) !== 0;
-        this.checkPageAccess(writable, usr, write, user, wp, pfault);
+        if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pde & 0x40) !== 0 || write !== 0;
         const npde = pde | 0x20 | (write ? 0x40 : 0);
         if (npde !== pde) mem.write32(pdeAddr & this.a20Mask, npde);
@@ -862,11 +858,11 @@ export class Cpu {
         const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
         const pte = mem.read32(pteAddr & this.a20Mask);
         const pteHi = mem.read32((pteAddr + 4) & this.a20Mask);
-        if (!(pte & 1)) pfault(false);
-        if (pteHi & 0xfffffff0) pfault(true, true);
+        if (!(pte & 1)) this.pageFault(lin, 0, write, user);
+        if (pteHi & 0xfffffff0) this.pageFault(lin, 9, write, user);
         writable = (pde & pte & 2) !== 0;
         usr = (pde & pte & 4) !== 0;
-        this.checkPageAccess(writable, usr, write, user, wp, pfault);
+        if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pte & 0x40) !== 0 || write !== 0;
         const npte = pte | 0x20 | (write ? 0x40 : 0);
         if (npte !== pte) mem.write32(pteAddr & this.a20Mask, npte);
@@ -876,11 +872,11 @@ export class Cpu {
     } else {
       const pdeAddr = ((this.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0;
       let pde = mem.read32(pdeAddr & this.a20Mask);
-      if (!(pde & 1)) pfault(false);
+      if (!(pde & 1)) this.pageFault(lin, 0, write, user);
       if (pde & 0x80 && this.cr4 & K.CR4_PSE) {
         writable = (pde & 2) !== 0;
         usr = (pde & 4) !== 0;
-        this.checkPageAccess(writable, usr, write, user, wp, pfault);
+        if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pde & 0x40) !== 0 || write !== 0;
         const npde = pde | 0x20 | (write ? 0x40 : 0);
         if (npde !== pde) mem.write32(pdeAddr & this.a20Mask, npde);
@@ -893,10 +889,10 @@ export class Cpu {
         }
         const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
         const pte = mem.read32(pteAddr & this.a20Mask);
-        if (!(pte & 1)) pfault(false);
+        if (!(pte & 1)) this.pageFault(lin, 0, write, user);
         writable = (pde & pte & 2) !== 0;
         usr = (pde & pte & 4) !== 0;
-        this.checkPageAccess(writable, usr, write, user, wp, pfault);
+        if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pte & 0x40) !== 0 || write !== 0;
         const npte = pte | 0x20 | (write ? 0x40 : 0);
         if (npte !== pte) mem.write32(pteAddr & this.a20Mask, npte);
@@ -921,10 +917,9 @@ export class Cpu {
     return (phys | (lin & 0xfff)) >>> 0;
   }
 
-  private checkPageAccess(writable: boolean, usr: boolean, write: number, user: boolean, wp: boolean, pfault: (p: boolean) => never): void {
-    if (user) {
-      if (!usr || (write && !writable)) pfault(true);
-    } else if (write && !writable && wp) pfault(true);
+  private pageFault(lin: number, bits: number, write: number, user: boolean): never {
+    this.cr2 = lin | 0;
+    return this.fault(K.EXC_PF, bits | (write ? 2 : 0) | (user ? 4 : 0));
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -194,10 +194,9 @@ function logicFlags(c: Cpu, r: number, size: number): void {
 function incDec(c: Cpu, a: number, size: number, dec: boolean): number {
   const mask = maskOf(size);
   if (c.lzOp !== K.LZ_NONE) {
-    // CF survives INC/DEC: capture it now.
-    const cf = c.getCF();
-    c.materializeFlags();
-    c.flags = (c.flags & ~K.CF) | cf;
+    // CF survives INC/DEC: capture it in `flags` (the other arithmetic bits there are recomputed
+    // from the lazy record, so they may stay stale).
+    c.flags = (c.flags & ~K.CF) | c.getCF();
   }
   a = (a & mask) >>> 0;
   const r = ((dec ? a - 1 : a + 1) & mask) >>> 0;
