@@ -110,6 +110,7 @@ export class FloppyController implements Device {
   private readonly dma: Dma8237;
   private readonly dmaChannel: number;
   private readonly timer: Timer;
+  private readonly clock: VirtualClock;
   readonly drives: FloppyDrive[] = [0, 1].map(() => ({ disk: null, geometry: null, cylinder: 0, head: 0, sector: 1, changed: true }));
 
   private dor = 0;
@@ -133,6 +134,7 @@ export class FloppyController implements Device {
     this.irq = opts.irq;
     this.dma = opts.dma;
     this.dmaChannel = opts.dmaChannel ?? 2;
+    this.clock = opts.clock;
     this.timer = opts.clock.createTimer('fdc', () => this.fire());
     opts.io.register(0x3f0, 6, {
       in8: (p) => this.read(p),
@@ -218,6 +220,11 @@ export class FloppyController implements Device {
   }
 
   private msr(): number {
+    // The timer runs between CPU batches; a poll after the deadline sees the result at once.
+    if (this.timer.armed && this.timer.deadline <= this.clock.now()) {
+      this.timer.cancel();
+      this.fire();
+    }
     if (!(this.dor & DOR_RESET_N)) return 0;
     switch (this.phase) {
       case 'command':

@@ -272,11 +272,26 @@ export class IdeChannel {
     readonly index: number,
     private readonly irq: IrqLine,
     private readonly mem: PhysicalMemory,
-    clock: VirtualClock,
+    private readonly clock: VirtualClock,
   ) {
-    this.timer = clock.createTimer(`ide${index}`, () => {
-      for (const d of this.drives) d?.fireCompletion();
-    });
+    this.timer = clock.createTimer(`ide${index}`, () => this.fireCompletions());
+  }
+
+  private fireCompletions(): void {
+    for (const d of this.drives) d?.fireCompletion();
+  }
+
+  /**
+   * A completion whose time has come but whose timer has not run yet (the machine fires timers
+   * between CPU batches) happens now, when the guest looks: a status poll sees the device exactly
+   * as late as the delay says, however long the CPU batch is.
+   */
+  private catchUp(): void {
+    const t = this.timer;
+    if (t.armed && t.deadline <= this.clock.now()) {
+      t.cancel();
+      this.fireCompletions();
+    }
   }
 
   get current(): IdeDrive | null {
@@ -316,6 +331,7 @@ export class IdeChannel {
   // ---- command block (base+0..7)
 
   readRegister(reg: number): number {
+    this.catchUp();
     const d = this.current;
     if (!d) return 0; // an absent device reads as zeros (as QEMU's), which Linux's probe rejects
     const hob = (this.ctl & CTL_HOB) !== 0;
@@ -392,6 +408,7 @@ export class IdeChannel {
   // ---- control block (3F6/376)
 
   readAltStatus(): number {
+    this.catchUp();
     const d = this.current;
     return d ? d.status : 0;
   }
@@ -421,6 +438,7 @@ export class IdeChannel {
   // ---- bus master (BAR4 + 8 * channel)
 
   readBm(reg: number): number {
+    this.catchUp();
     switch (reg) {
       case 0:
         return this.bmCommand;

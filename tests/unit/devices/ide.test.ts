@@ -325,3 +325,19 @@ test('PCI identity and saveState/loadState mid-transfer', () => {
   env2.settle();
   assert.deepEqual(readWords(env2.io, 256), disk.data.subarray(31 * 512, 32 * 512));
 });
+
+test('a status poll after the completion time sees the result even before the timer runs', () => {
+  const env = setup();
+  const { io, clock, edges } = env;
+  // Live time source, as the machine installs: time moves while no timer has been fired yet.
+  let t = 0;
+  clock.setSource(() => t);
+  io.out8(0x1f6, 0xa0);
+  io.out8(0x1f7, 0xec);
+  assert.equal(io.in8(0x1f7) & 0x80, 0x80);
+  t = IDE_COMPLETION_NS - 1;
+  assert.equal(io.in8(0x3f6) & 0x80, 0x80, 'still busy before the deadline');
+  t = IDE_COMPLETION_NS;
+  assert.equal(io.in8(0x3f6), 0x58, 'ready at the deadline');
+  assert.deepEqual(edges, [14]);
+});
