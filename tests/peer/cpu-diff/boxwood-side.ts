@@ -144,13 +144,17 @@ export class BoxwoodDut implements DutSide {
     }
     this.adoptTables(ref);
     const f = fpuFields(c.fpu);
-    if (f && ref.fpu) {
-      f.cw = ref.fpu.fcw;
-      f.top = (ref.fpu.fsw >> 11) & 7;
-      f.sw = ref.fpu.fsw & ~0x3800;
-      for (let p = 0; p < 8; p++) f.empty[p] = ref.fpu.ftagAbridged & (1 << p) ? 0 : 1;
-      this.adoptFpu(ref, true, 0);
-    }
+    if (f && ref.fpu) f.cw = ref.fpu.fcw;
+    this.adoptFpuStack(ref);
+  }
+
+  adoptFpuStack(ref: CpuState): void {
+    const f = fpuFields(this.cpu.fpu);
+    if (!f || !ref.fpu) return;
+    f.top = (ref.fpu.fsw >> 11) & 7;
+    f.sw = ref.fpu.fsw & ~0x3800;
+    for (let p = 0; p < 8; p++) f.empty[p] = ref.fpu.ftagAbridged & (1 << p) ? 0 : 1;
+    this.adoptFpu(ref, true, 0);
   }
 
   adoptTables(ref: CpuState): void {

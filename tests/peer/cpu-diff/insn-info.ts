@@ -32,6 +32,8 @@ export interface InsnInfo {
    * inexact results, nor set/clear it on loads, stores and stack faults.
    */
   fswMask: number;
+  /** FCW bits hardware sets but QEMU 7.2 leaves (FNSTENV masks all exceptions afterwards, SDM): set in QEMU's state. */
+  qemuFcwSet: number;
   /** FSW bits hardware clears but QEMU 7.2 leaves (C1 after FCOM/FUCOM/FICOM/FTST/FCOMI): cleared in QEMU's state. */
   qemuFswClear: number;
   /** A short description for reports. */
@@ -55,7 +57,7 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
   const op = bytes[i] ?? 0;
   const modrm = bytes[i + 1] ?? 0;
   const reg = (modrm >> 3) & 7;
-  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, qemuFlagsFix: 0, fpuUlps: 0, fswMask: 0, qemuFswClear: 0, what: `op ${op.toString(16)}` };
+  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, qemuFlagsFix: 0, fpuUlps: 0, fswMask: 0, qemuFswClear: 0, qemuFcwSet: 0, what: `op ${op.toString(16)}` };
   if ((op === 0xdb || op === 0xdf) && modrm >= 0xe8 && modrm <= 0xf7) info.qemuFlagsFix = OF | SF | AF;
   if (op >= 0xd8 && op <= 0xdf) x87StatusRules(op, modrm, info);
   if (op === 0xd9) {
@@ -149,10 +151,13 @@ function x87StatusRules(op: number, modrm: number, info: InsnInfo): void {
   if (op === 0xd9 && (modrm === 0xe5 || modrm === 0xf8)) return; // FXAM, FPREM: all defined
   // FPREM1: QEMU 7.2 leaves C0/C1/C3 clear instead of the quotient bits (10 rem 3 gives 000, SDM: Q2 Q1 Q0 = 011).
   if (op === 0xd9 && modrm === 0xf5) { info.fswMask = C0 | C1 | C3; return; }
-  if (op === 0xd9 && !isReg && (reg === 4 || reg === 5 || reg === 6 || reg === 7)) return; // FLDENV, FLDCW, FNSTENV, FNSTCW
+  if (op === 0xd9 && !isReg && reg === 6) { info.qemuFcwSet = 0x3f; return; } // FNSTENV
+  if (op === 0xd9 && !isReg && (reg === 4 || reg === 5 || reg === 7)) return; // FLDENV, FLDCW, FNSTCW
   if (op === 0xdd && !isReg && (reg === 4 || reg === 6 || reg === 7)) return; // FRSTOR, FNSAVE, FNSTSW
   if (op === 0xdf && modrm === 0xe0) return; // FNSTSW AX
   if (op === 0xdb && (modrm === 0xe2 || modrm === 0xe3)) return; // FNCLEX, FNINIT
-  if (op === 0xd9 && [0xf2, 0xfb, 0xfe, 0xff].includes(modrm)) { info.fswMask = C0 | C1 | C3; return; } // C2 = reduction incomplete
+  // FSIN/FCOS/FSINCOS/FPTAN: C2 = reduction incomplete; PE is not compared either (QEMU's
+  // host-double implementation never reports inexact).
+  if (op === 0xd9 && [0xf2, 0xfb, 0xfe, 0xff].includes(modrm)) { info.fswMask = C0 | C1 | C3 | 0x20; return; }
   info.fswMask = C0 | C1 | C2 | C3;
 }

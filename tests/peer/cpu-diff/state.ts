@@ -57,6 +57,8 @@ export interface CompareOptions {
   fpuUlps?: number;
   /** FSW bits not compared (undefined condition codes, C1 where QEMU does not keep it). */
   fswMask?: number;
+  /** Compare only the FSW exception bits (QEMU just took an unmasked x87 exception; see harness). */
+  fpuExceptionOnly?: boolean;
 }
 
 /**
@@ -116,7 +118,12 @@ export function diffStates(ref: CpuState, dut: CpuState, opt: CompareOptions): s
   if (opt.fpu && ref.fpu && dut.fpu) {
     cmp('fcw', ref.fpu.fcw, dut.fpu.fcw, 0x1f3f);
     const ulps = opt.fpuUlps ?? 0;
-    cmp('fsw', ref.fpu.fsw, dut.fpu.fsw, ~(opt.fswMask ?? 0));
+    if (opt.fpuExceptionOnly) {
+      cmp('fsw', ref.fpu.fsw, dut.fpu.fsw, 0x80bd);
+      return d;
+    }
+    // DE (bit 1) is never compared: QEMU 7.2 does not report the denormal-operand exception.
+    cmp('fsw', ref.fpu.fsw, dut.fpu.fsw, ~(opt.fswMask ?? 0) & ~0x0002);
     cmp('ftag', ref.fpu.ftagAbridged, dut.fpu.ftagAbridged);
     for (let i = 0; i < 8; i++) {
       const a = ref.fpu.st[i], b = dut.fpu.st[i];
