@@ -267,6 +267,12 @@ export class Machine {
     this.acpi.onPowerOff = () => this.requestPowerOff();
     this.acpi.onSleep = (typ) => this.log(`machine: guest asked for sleep state SLP_TYP=${typ}; not supported, woke at once`);
 
+    // Legacy x87 error reporting (CR0.NE = 0): FERR# drives IRQ 13; a write to port 0xF0 clears the latch.
+    const ferr = irq.line(13);
+    const cpuWithFerr = this.cpu as { onFerr?: (asserted: boolean) => void };
+    if ('onFerr' in cpuWithFerr) cpuWithFerr.onFerr = (asserted) => (asserted ? ferr.raise() : ferr.lower());
+    this.io.register(0xf0, 1, { out8: () => ferr.lower() });
+
     this.debugExit = this.addDevice(new DebugExit(this.io));
     this.debugExit.onExit = (code) => {
       this.exitCode = code;
