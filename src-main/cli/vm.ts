@@ -1,0 +1,171 @@
+/**
+ * `boxwood vm <list|create|add|start|log>`: the VM library from the command line, through the same
+ * hypervisor and API validation as the UI.
+ */
+import { createNodeHypervisor } from '../hypervisor/node-host';
+import { NodeGuestProcess } from '../hypervisor/guest-process';
+import { validateCall } from '../api/schemas';
+import type { Hypervisor } from '../hypervisor/hypervisor';
+import type { NewVmSpec, VmListEntry, VmSummary } from '../api/types';
+import { OS_PRESETS } from '../api/presets';
+import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamType } from '../../src-emulator/guest/protocol';
+import { resolve } from 'node:path';
+
+const USAGE = `usage: boxwood vm <command> [--library DIR]
+  list                          the VMs and their states
+  create NAME [--os ID] [--memory MiB] [--cpus N] [--vram MiB]
+              [--disk-gib N | --disk IMAGE | --no-disk] [--iso IMAGE] [--floppy IMAGE]
+  add FOLDER                    add an existing VM folder to the library
+  start NAME|ID                 boot it here: serial console on stdin/stdout, Ctrl+C powers off
+  log NAME|ID                   the tail of its newest log
+os ids: ${OS_PRESETS.map((p) => p.id).join(', ')}
+`;
+
+function takeOption(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined) throw new Error(`${name} needs a value`);
+  args.splice(i, 2);
+  return v;
+}
+
+function takeFlag(args: string[], name: string): boolean {
+  const i = args.indexOf(name);
+  if (i < 0) return false;
+  args.splice(i, 1);
+  return true;
+}
+
+function find(hv: Hypervisor, key: string): VmListEntry {
+  const all = hv.list();
+  const hit = all.find((v) => v.id === key) ?? all.find((v) => v.ok && v.name === key);
+  if (!hit) throw new Error(`no VM named or with id '${key}' (see 'boxwood vm list')`);
+  return hit;
+}
+
+function printList(vms: VmListEntry[]): void {
+  if (vms.length === 0) return void process.stdout.write('(no VMs)\n');
+  for (const v of vms) {
+    if (v.ok) process.stdout.write(`${v.id}  ${v.state.padEnd(8)}  ${v.name}  (${v.osType}, ${v.memoryMiB} MiB)\n`);
+    else process.stdout.write(`${v.id}  ERROR     ${v.folder}: ${v.error}\n`);
+  }
+}
+
+async function create(hv: Hypervisor, args: string[]): Promise<VmSummary> {
+  const os = takeOption(args, '--os') ?? 'other';
+  const preset = OS_PRESETS.find((p) => p.id === os);
+  if (!preset) throw new Error(`unknown --os ${os}`);
+  const num = (name: string, dflt: number) => {
+    const v = takeOption(args, name);
+    return v === undefined ? dflt : Number(v);
+  };
+  const memoryMiB = num('--memory', preset.memoryMiB);
+  const cpus = num('--cpus', preset.cpus);
+  const vramMiB = num('--vram', preset.vramMiB);
+  const diskGiB = takeOption(args, '--disk-gib');
+  const disk = takeOption(args, '--disk');
+  const noDisk = takeFlag(args, '--no-disk');
+  const iso = takeOption(args, '--iso');
+  const floppy = takeOption(args, '--floppy');
+  const [name, ...extra] = args;
+  if (!name || extra.length) throw new Error('create needs exactly one NAME');
+  const spec: NewVmSpec = {
+    name,
+    osType: os,
+    memoryMiB,
+    cpus,
+    vramMiB,
+    disk: noDisk ? { kind: 'none' } : disk ? { kind: 'existing', path: resolve(disk) } : { kind: 'new', sizeGiB: diskGiB ? Number(diskGiB) : preset.diskGiB },
+    isoPath: iso ? resolve(iso) : null,
+    floppyPath: floppy ? resolve(floppy) : null,
+  };
+  validateCall('createVm', [spec]);
+  return hv.createVm(spec);
+}
+
+/** Boots a VM attached to this terminal: its COM1 on stdin/stdout. */
+async function startAttached(hv: Hypervisor, vm: VmSummary): Promise<number> {
+  hv.control(vm.id, 'start');
+  const guest = hv.guestOf(vm.id);
+  if (!(guest instanceof NodeGuestProcess)) throw new Error('no guest process');
+  const deframer = new PipeDeframer((bytes) => {
+    const m = decodeStream(bytes);
+    if (m.type === StreamType.Serial && m.port === 0) process.stdout.write(m.bytes);
+  });
+  guest.stream.on('data', (chunk: Buffer) => deframer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+  const onInput = (d: Buffer) => guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new Uint8Array(d) })));
+  process.stdin.on('data', onInput);
+  process.stderr.write(`boxwood: '${vm.name}' starting; serial console attached (Ctrl+C powers off)\n`);
+  const onSigint = () => {
+    try {
+      hv.control(vm.id, 'power-off');
+    } catch {
+      /* already off */
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  await new Promise<void>((done) => {
+    const check = () => {
+      const s = hv.summary(vm.id).state;
+      if (s === 'stopped' || s === 'aborted') {
+        hv.off('changed', check);
+        done();
+      }
+    };
+    hv.on('changed', check);
+  });
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigint);
+  process.stdin.off('data', onInput);
+  process.stdin.pause();
+  const end = hv.summary(vm.id);
+  process.stderr.write(`\nboxwood: '${vm.name}' is ${end.state}${end.lastError ? `: ${end.lastError}` : ''}\n`);
+  return end.state === 'aborted' ? 1 : 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = [...argv];
+  try {
+    const library = takeOption(args, '--library');
+    const [cmd, ...rest] = args;
+    if (!cmd || cmd === '--help' || cmd === '-h') {
+      process.stdout.write(USAGE);
+      return cmd ? 0 : 2;
+    }
+    const hv = createNodeHypervisor({ libraryRoot: library ? resolve(library) : undefined, shell: 'web' });
+    switch (cmd) {
+      case 'list':
+        printList(hv.list());
+        return 0;
+      case 'create': {
+        const vm = await create(hv, rest);
+        process.stdout.write(`created ${vm.name} (${vm.id}) in ${vm.folder}\n`);
+        return 0;
+      }
+      case 'add': {
+        if (rest.length !== 1) throw new Error('add needs one FOLDER');
+        const e = hv.addExisting(resolve(rest[0]));
+        printList([e]);
+        return e.ok ? 0 : 1;
+      }
+      case 'start': {
+        const e = find(hv, rest.join(' '));
+        if (!e.ok) throw new Error(e.error);
+        return await startAttached(hv, e);
+      }
+      case 'log': {
+        const e = find(hv, rest.join(' '));
+        process.stdout.write(hv.readLog(e.id));
+        return 0;
+      }
+      default:
+        process.stderr.write(`boxwood vm: unknown command '${cmd}'\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    process.stderr.write(`boxwood vm: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
