@@ -19,6 +19,7 @@ export function createApiHandler(hv: Hypervisor): ApiHandler {
     attachMedia: async (id: string, path: string) => hv.attachMedia(id, path),
     probeMedia: async (path: string) => hv.probe(path),
     readLog: async (id: string) => hv.readLog(id),
+    setLibraryPath: async (folder: string) => hv.setLibraryPath(folder),
   };
   return async (method, params) => {
     const call = validateCall(method, params);

@@ -40,6 +40,7 @@ export const apiParamSchemas = {
   attachMedia: z.tuple([vmIdSchema, hostPathSchema]),
   probeMedia: z.tuple([hostPathSchema]),
   readLog: z.tuple([vmIdSchema]),
+  setLibraryPath: z.tuple([hostPathSchema]),
 } satisfies Record<ApiMethod, z.ZodType>;
 
 export const API_METHODS = Object.keys(apiParamSchemas) as ApiMethod[];

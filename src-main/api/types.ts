@@ -97,6 +97,8 @@ export interface BoxwoodApi {
   probeMedia(path: string): Promise<MediaProbeResult>;
   /** The tail of the VM's newest log. */
   readLog(id: string): Promise<string>;
+  /** Moves the library to another folder (kept in the preferences); refused while a VM runs. */
+  setLibraryPath(folder: string): Promise<HostInfo>;
 }
 
 export type ApiMethod = keyof BoxwoodApi;

@@ -45,7 +45,7 @@ export interface HypervisorOptions {
 }
 
 export class Hypervisor extends EventEmitter<{ changed: [] }> {
-  readonly library: VmLibrary;
+  library: VmLibrary;
   private readonly runtimes = new Map<string, Runtime>();
 
   constructor(private readonly opts: HypervisorOptions) {
@@ -57,6 +57,22 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     mkdirSync(this.opts.libraryRoot, { recursive: true });
     if (this.opts.demoImage) this.library.ensureDemo(this.opts.demoImage);
     this.library.scan();
+  }
+
+  /** Switches to another library folder and remembers it; VMs must be off (their processes belong to the old one). */
+  setLibraryPath(folder: string): HostInfo {
+    if ([...this.runtimes.values()].some((rt) => isLive(rt.lifecycle.state))) {
+      throw new Error('stop every running VM before moving the library');
+    }
+    const root = resolve(folder);
+    mkdirSync(root, { recursive: true });
+    this.opts.prefs.set('libraryPath', root);
+    this.opts.libraryRoot = root;
+    this.library = new VmLibrary(root, this.opts.prefs, this.opts.createImage);
+    this.runtimes.clear();
+    this.library.scan();
+    this.emit('changed');
+    return this.hostInfo();
   }
 
   hostInfo(): HostInfo {

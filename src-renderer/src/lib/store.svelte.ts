@@ -19,6 +19,11 @@ class AppState {
   loadError = $state<string | null>(null);
   private nextNotice = 1;
 
+  /** The wizard's label for an OS type id. */
+  osLabel(id: string): string {
+    return this.host?.presets.find((p) => p.id === id)?.label ?? id;
+  }
+
   get selected(): VmListEntry | null {
     return this.vms.find((v) => v.id === this.selectedId) ?? null;
   }

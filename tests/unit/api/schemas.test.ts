@@ -36,6 +36,7 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
   attachMedia: { good: [[id, '/tmp/a.iso']], bad: [[id], [id, 'a.iso'], ['zz', '/tmp/a.iso']] },
   probeMedia: { good: [['/tmp/a.iso']], bad: [[], ['a.iso'], [{}]] },
   readLog: { good: [[id]], bad: [[], ['nope'], [id, id]] },
+  setLibraryPath: { good: [['/home/me/VMs']], bad: [[], ['VMs'], ['/a', '/b']] },
 };
 
 test('every API method has validation cases here', () => {

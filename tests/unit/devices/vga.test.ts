@@ -364,3 +364,24 @@ test('saveState/loadState restores registers and video memory', () => {
   b.vga.reset();
   assert.equal(b.vga.getMode().kind, 'text');
 });
+
+test('blinking characters: only their rows are redrawn when the blink phase flips', () => {
+  const { mem, io, vga, clock } = setup();
+  io.out16(0x3d4, 0x0a | (0x20 << 8)); // cursor off
+  mem.write16(0xb8000 + 160 * 5, 0x8f41); // blinking bright white 'A' on row 5
+  mem.write16(0xb8000 + 160 * 9, 0x0f42); // steady 'B' on row 9
+  vga.takeDirtyRect();
+  const glyphRow = VGA_FONT_8X16[0x41 * 16 + 5];
+  const lit = [...Array(8).keys()].find((x) => glyphRow & (0x80 >> x))!;
+  assert.deepEqual(px(vga.renderRgba(), lit, 5 * 16 + 5), [0xff, 0xff, 0xff]);
+  clock.advanceTo(32 * 14_268_000 + 1); // blink phase 1: blinking text hidden
+  const r = vga.takeDirtyRect()!;
+  assert.deepEqual([r.y, r.height], [5 * 16, 16]);
+  assert.deepEqual(px(vga.renderRgba(), lit, 5 * 16 + 5), [0, 0, 0]);
+  // With blink disabled (AR10 bit 3 clear) bit 7 is a bright background instead.
+  io.in8(0x3da);
+  io.out8(0x3c0, 0x10);
+  io.out8(0x3c0, 0x04);
+  io.out8(0x3c0, 0x20);
+  assert.deepEqual(px(vga.renderRgba(), 0, 5 * 16), [0x55, 0x55, 0x55]);
+});

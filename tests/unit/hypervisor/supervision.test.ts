@@ -66,6 +66,7 @@ test('one guest process per VM; a killed guest aborts only its VM, with its log 
     assert.equal(hv.summary(other.id).state, 'running');
     assert.equal(g2.child.exitCode, null);
 
+    assert.throws(() => hv.setLibraryPath(join(dir, 'lib2')), /stop every running VM/);
     hv.control(other.id, 'power-off');
     await waitFor(hv, other.id, 'stopped');
     assert.equal(hv.summary(other.id).lastError, null);
@@ -76,6 +77,12 @@ test('one guest process per VM; a killed guest aborts only its VM, with its log 
     assert.equal(hv.summary(demo.id).lastError, null);
     hv.control(demo.id, 'power-off');
     await waitFor(hv, demo.id, 'stopped');
+
+    // with everything off, the library can move; the choice is remembered
+    const info = hv.setLibraryPath(join(dir, 'lib2'));
+    assert.equal(info.libraryPath, join(dir, 'lib2'));
+    assert.deepEqual(hv.list(), []);
+    assert.equal(new JsonPrefsStore(join(dir, 'cfg')).get('libraryPath'), join(dir, 'lib2'));
   } finally {
     hv.shutdown();
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,109 @@
+/*
+ * Reference results from the host's own x87 unit (x86-64 Linux, gcc): the FPU tests compile this at
+ * test time and compare Boxwood's Fpu with real silicon, bit for bit.
+ *
+ * Input, one case per line:  OP CW A B   (CW hex; A and B as SE:SIGNIFICAND hex, 80-bit)
+ * The FPU is set up with FNINIT; FLDCW CW; FLD B; FLD A (so ST0 = A, ST1 = B), a 16-byte memory
+ * operand holding A's significand bits (for the load forms) runs the instruction OP, and FNSAVE (a
+ * no-wait instruction, so unmasked exceptions do not trap) captures the whole state.
+ * Output, one line per case: the 108-byte FNSAVE image, the 16 memory bytes, EFLAGS (all hex).
+ */
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+  uint64_t sig;
+  uint16_t se;
+} __attribute__((packed)) f80;
+
+static unsigned char save[108];
+static unsigned char mem[16];
+
+#define RUN(INSN)                                                                               \
+  __asm__ volatile("fninit\n\tfldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t" INSN                   \
+                   "\n\tpushfq\n\tpopq %[fl]\n\tfnsave %[sv]"                                    \
+                   : [sv] "=m"(save), [m] "+m"(mem), [fl] "=r"(fl)                              \
+                   : [cw] "m"(cw16), [a] "m"(a), [b] "m"(b)                                     \
+                   : "memory", "cc")
+
+int main(void) {
+  char op[32];
+  unsigned cw, sea, seb;
+  unsigned long long siga, sigb;
+  while (scanf("%31s %x %x:%llx %x:%llx", op, &cw, &sea, &siga, &seb, &sigb) == 6) {
+    f80 a = {siga, (uint16_t)sea}, b = {sigb, (uint16_t)seb};
+    unsigned short cw16 = (unsigned short)cw;
+    unsigned long long fl = 0;
+    memset(mem, 0, sizeof mem);
+    memcpy(mem, &siga, 8);
+    memcpy(mem + 8, &sigb, 8);
+#define OP(name, insn) else if (!strcmp(op, name)) RUN(insn);
+    if (0) {
+    }
+    OP("fadd", ".byte 0xd8,0xc1")
+    OP("fmul", ".byte 0xd8,0xc9")
+    OP("fsub", ".byte 0xd8,0xe1")
+    OP("fsubr", ".byte 0xd8,0xe9")
+    OP("fdiv", ".byte 0xd8,0xf1")
+    OP("fdivr", ".byte 0xd8,0xf9")
+    OP("faddp", ".byte 0xde,0xc1")
+    OP("fsubp", ".byte 0xde,0xe9")
+    OP("fdivp", ".byte 0xde,0xf9")
+    OP("fcom", ".byte 0xd8,0xd1")
+    OP("fucom", ".byte 0xdd,0xe1")
+    OP("fcompp", ".byte 0xde,0xd9")
+    OP("fcomi", ".byte 0xdb,0xf1")
+    OP("fucomi", ".byte 0xdb,0xe9")
+    OP("ftst", ".byte 0xd9,0xe4")
+    OP("fxam", ".byte 0xd9,0xe5")
+    OP("fchs", ".byte 0xd9,0xe0")
+    OP("fabs", ".byte 0xd9,0xe1")
+    OP("fsqrt", ".byte 0xd9,0xfa")
+    OP("frndint", ".byte 0xd9,0xfc")
+    OP("fscale", ".byte 0xd9,0xfd")
+    OP("fprem", ".byte 0xd9,0xf8")
+    OP("fprem1", ".byte 0xd9,0xf5")
+    OP("fxtract", ".byte 0xd9,0xf4")
+    OP("f2xm1", ".byte 0xd9,0xf0")
+    OP("fyl2x", ".byte 0xd9,0xf1")
+    OP("fyl2xp1", ".byte 0xd9,0xf9")
+    OP("fptan", ".byte 0xd9,0xf2")
+    OP("fpatan", ".byte 0xd9,0xf3")
+    OP("fsin", ".byte 0xd9,0xfe")
+    OP("fcos", ".byte 0xd9,0xff")
+    OP("fsincos", ".byte 0xd9,0xfb")
+    OP("fld1", ".byte 0xdd,0xd8,0xdd,0xd8,0xd9,0xe8")
+    OP("fldl2t", ".byte 0xdd,0xd8,0xdd,0xd8,0xd9,0xe9")
+    OP("fldl2e", ".byte 0xdd,0xd8,0xdd,0xd8,0xd9,0xea")
+    OP("fldpi", ".byte 0xdd,0xd8,0xdd,0xd8,0xd9,0xeb")
+    OP("fldlg2", ".byte 0xdd,0xd8,0xdd,0xd8,0xd9,0xec")
+    OP("fldln2", ".byte 0xdd,0xd8,0xdd,0xd8,0xd9,0xed")
+    OP("fst32", "fsts %[m]")
+    OP("fst64", "fstl %[m]")
+    OP("fist16", "fists %[m]")
+    OP("fist32", "fistl %[m]")
+    OP("fistp64", "fistpll %[m]")
+    OP("fbstp", "fbstp %[m]")
+    OP("fld32", "flds %[m]")
+    OP("fld64", "fldl %[m]")
+    OP("fbld", "fbld %[m]")
+    OP("fild16", "filds %[m]")
+    OP("fild32", "fildl %[m]")
+    OP("fild64", "fildll %[m]")
+    OP("fadd32", "fadds %[m]")
+    OP("fmul64", "fmull %[m]")
+    OP("fiadd16", "fiadds %[m]")
+    OP("fidivr32", "fidivrl %[m]")
+    OP("fcom32", "fcoms %[m]")
+    else {
+      fprintf(stderr, "x87-oracle: unknown op %s\n", op);
+      return 2;
+    }
+    for (unsigned i = 0; i < sizeof save; i++) printf("%02x", save[i]);
+    printf(" ");
+    for (unsigned i = 0; i < sizeof mem; i++) printf("%02x", mem[i]);
+    printf(" %llx\n", fl);
+  }
+  return 0;
+}

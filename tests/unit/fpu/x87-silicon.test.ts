@@ -1,0 +1,407 @@
+/**
+ * Differential test against real silicon: the host's own x87 unit (x86-64 long double is the 80-bit
+ * format). x87-oracle.c is compiled with gcc at test time; every case runs there and in Boxwood's Fpu,
+ * and the FNSAVE images (control, status and tag words, all eight registers) plus the memory operand
+ * and EFLAGS must agree bit for bit. Transcendentals must agree to 1 ulp (hardware is not correctly
+ * rounded; ours is), with the same exception flags apart from PE/C1 on inexact results.
+ *
+ * Skips, saying why, only when gcc is absent or the host is not x86-64. CI has gcc.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Fpu } from '../../../src-emulator/cpu/fpu';
+import type { F80 } from '../../../src-emulator/cpu/fpu-float80';
+import { ByteMem, TestHost, M, x, f80hex } from './harness';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const gccOk = spawnSync('gcc', ['--version']).status === 0;
+const skip = process.arch !== 'x64' ? 'host is not x86-64: no x87 to compare with' : !gccOk ? 'gcc not found: cannot build the x87 oracle' : false;
+
+let oraclePath = '';
+let workDir = '';
+function oracle(): string {
+  if (oraclePath) return oraclePath;
+  workDir = mkdtempSync(join(tmpdir(), 'boxwood-x87-'));
+  oraclePath = join(workDir, 'oracle');
+  const r = spawnSync('gcc', ['-O1', '-mno-red-zone', '-o', oraclePath, join(here, 'x87-oracle.c')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot compile x87-oracle.c: ${r.stderr}`);
+  return oraclePath;
+}
+process.on('exit', () => {
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic random operands
+
+class Rng {
+  constructor(private s: number) {}
+  u32(): number {
+    // xorshift32
+    let x = this.s;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.s = x >>> 0;
+    return this.s;
+  }
+  int(n: number): number {
+    return this.u32() % n;
+  }
+  u64(): bigint {
+    return (BigInt(this.u32()) << 32n) | BigInt(this.u32());
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)];
+  }
+}
+
+const J = 0x8000000000000000n;
+
+function randomSig(r: Rng): bigint {
+  switch (r.int(6)) {
+    case 0: // few significant bits: exact results are common
+      return J | (BigInt(r.u32() & 0xff) << 55n);
+    case 1: // exactly representable as a double
+      return J | (r.u64() & 0x7ffffffffffff800n);
+    case 2: // all ones near the bottom: carries on rounding
+      return J | (r.u64() & 0x7fffffffffffff00n) | 0xffn;
+    default:
+      return J | r.u64();
+  }
+}
+
+/** A random extended value of any class, exponent near `near` when given. */
+function randomF80(r: Rng, near?: number, specials = true): F80 {
+  const sign = r.int(2) << 15;
+  const k = specials ? r.int(100) : 99;
+  if (k < 4) return { se: sign, sig: 0n }; // zero
+  if (k < 7) return { se: sign | 0x7fff, sig: J }; // infinity
+  if (k < 9) return { se: sign | 0x7fff, sig: J | 0x4000000000000000n | (r.u64() & 0x3fffffffffffffffn) }; // QNaN
+  if (k < 11) return { se: sign | 0x7fff, sig: J | ((r.u64() & 0x3fffffffffffffffn) || 1n) }; // SNaN
+  if (k < 14) return { se: sign, sig: r.u64() & 0x7fffffffffffffffn || 1n }; // denormal
+  if (k < 15) return { se: sign, sig: J | r.u64() }; // pseudo-denormal
+  if (k < 16) return { se: sign | (1 + r.int(0x7ffe)), sig: r.u64() & 0x7fffffffffffffffn }; // unnormal
+  if (k < 17) return { se: sign | 0x7fff, sig: r.u64() & 0x7fffffffffffffffn }; // pseudo-NaN/inf
+  let exp: number;
+  if (near !== undefined && r.int(4) !== 0) exp = near + r.int(140) - 70;
+  else {
+    switch (r.int(5)) {
+      case 0:
+        exp = 1 + r.int(80); // near underflow
+        break;
+      case 1:
+        exp = 0x7ffe - r.int(80); // near overflow
+        break;
+      case 2:
+        exp = 0x3fff - 1100 + r.int(2200); // double range edges
+        break;
+      default:
+        exp = 0x3fff - 70 + r.int(140);
+    }
+  }
+  if (exp < 1) exp = 1;
+  if (exp > 0x7ffe) exp = 0x7ffe;
+  return { se: sign | exp, sig: randomSig(r) };
+}
+
+function randomCw(r: Rng, allowUnmasked: boolean): number {
+  const pc = r.pick([0, 2, 3, 3, 3, 1]);
+  const rc = r.int(4);
+  const masks = allowUnmasked && r.int(3) === 0 ? r.u32() & 0x3f : 0x3f;
+  return (rc << 10) | (pc << 8) | 0x40 | masks;
+}
+
+interface Case {
+  op: string;
+  cw: number;
+  a: F80;
+  b: F80;
+}
+
+const line = (c: Case): string => `${c.op} ${c.cw.toString(16)} ${f80hex(c.a)} ${f80hex(c.b)}`;
+
+// ---------------------------------------------------------------------------------------------
+// Running a case in Boxwood
+
+const ENC: Record<string, [number, number, boolean?]> = {
+  fadd: [0xd8, 0xc1],
+  fmul: [0xd8, 0xc9],
+  fsub: [0xd8, 0xe1],
+  fsubr: [0xd8, 0xe9],
+  fdiv: [0xd8, 0xf1],
+  fdivr: [0xd8, 0xf9],
+  faddp: [0xde, 0xc1],
+  fsubp: [0xde, 0xe9],
+  fdivp: [0xde, 0xf9],
+  fcom: [0xd8, 0xd1],
+  fucom: [0xdd, 0xe1],
+  fcompp: [0xde, 0xd9],
+  fcomi: [0xdb, 0xf1],
+  fucomi: [0xdb, 0xe9],
+  ftst: [0xd9, 0xe4],
+  fxam: [0xd9, 0xe5],
+  fchs: [0xd9, 0xe0],
+  fabs: [0xd9, 0xe1],
+  fsqrt: [0xd9, 0xfa],
+  frndint: [0xd9, 0xfc],
+  fscale: [0xd9, 0xfd],
+  fprem: [0xd9, 0xf8],
+  fprem1: [0xd9, 0xf5],
+  fxtract: [0xd9, 0xf4],
+  f2xm1: [0xd9, 0xf0],
+  fyl2x: [0xd9, 0xf1],
+  fyl2xp1: [0xd9, 0xf9],
+  fptan: [0xd9, 0xf2],
+  fpatan: [0xd9, 0xf3],
+  fsin: [0xd9, 0xfe],
+  fcos: [0xd9, 0xff],
+  fsincos: [0xd9, 0xfb],
+  fst32: [0xd9, M(2), true],
+  fst64: [0xdd, M(2), true],
+  fist16: [0xdf, M(2), true],
+  fist32: [0xdb, M(2), true],
+  fistp64: [0xdf, M(7), true],
+  fbstp: [0xdf, M(6), true],
+  fld32: [0xd9, M(0), true],
+  fld64: [0xdd, M(0), true],
+  fbld: [0xdf, M(4), true],
+  fild16: [0xdf, M(0), true],
+  fild32: [0xdb, M(0), true],
+  fild64: [0xdf, M(5), true],
+  fadd32: [0xd8, M(0), true],
+  fmul64: [0xdc, M(1), true],
+  fiadd16: [0xde, M(0), true],
+  fidivr32: [0xda, M(7), true],
+  fcom32: [0xd8, M(2), true],
+};
+const CONSTS: Record<string, number> = { fld1: 0xe8, fldl2t: 0xe9, fldl2e: 0xea, fldpi: 0xeb, fldlg2: 0xec, fldln2: 0xed };
+
+function runOurs(c: Case): { save: Uint8Array; mem: Uint8Array; eflags: number } {
+  const host = new TestHost();
+  const fpu = new Fpu(host);
+  const ld = new ByteMem(16);
+  x(fpu, 0xdb, 0xe3); // FNINIT
+  ld.write16(0, c.cw);
+  x(fpu, 0xd9, M(5), ld);
+  ld.setF80(c.b);
+  x(fpu, 0xdb, M(5), ld);
+  ld.setF80(c.a);
+  x(fpu, 0xdb, M(5), ld);
+  const mem = new ByteMem(16);
+  mem.write32(0, Number(c.a.sig & 0xffffffffn));
+  mem.write32(4, Number(c.a.sig >> 32n));
+  mem.write32(8, Number(c.b.sig & 0xffffffffn));
+  mem.write32(12, Number(c.b.sig >> 32n));
+  host.eflags = 0x246;
+  if (c.op in CONSTS) {
+    x(fpu, 0xdd, 0xd8);
+    x(fpu, 0xdd, 0xd8);
+    x(fpu, 0xd9, CONSTS[c.op]);
+  } else {
+    const [op, modrm] = ENC[c.op];
+    x(fpu, op, modrm, mem);
+  }
+  const sv = new ByteMem(108);
+  x(fpu, 0xdd, M(6), sv); // FNSAVE
+  return { save: sv.bytes, mem: mem.bytes, eflags: host.eflags };
+}
+
+function hexBytes(b: Uint8Array): string {
+  return Array.from(b, (v) => v.toString(16).padStart(2, '0')).join('');
+}
+
+function parseHex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function regOf(save: Uint8Array, i: number): F80 {
+  const o = 28 + 10 * i;
+  let sig = 0n;
+  for (let k = 7; k >= 0; k--) sig = (sig << 8n) | BigInt(save[o + k]);
+  return { se: save[o + 8] | (save[o + 9] << 8), sig };
+}
+
+/** The architectural part of an FNSAVE image: CW, SW, TW and the registers (not FIP/FDP). */
+function state(save: Uint8Array): string {
+  const w = (o: number): string => (save[o] | (save[o + 1] << 8)).toString(16).padStart(4, '0');
+  const regs: string[] = [];
+  for (let i = 0; i < 8; i++) regs.push(f80hex(regOf(save, i)));
+  return `cw=${w(0)} sw=${w(4)} tw=${w(8)} st=[${regs.join(' ')}]`;
+}
+
+function runOracle(cases: Case[]): { save: Uint8Array; mem: Uint8Array; eflags: number }[] {
+  const r = spawnSync(oracle(), [], { input: cases.map(line).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`x87 oracle failed: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, cases.length, 'oracle answered every case');
+  return lines.map((l) => {
+    const [s, m, f] = l.split(' ');
+    return { save: parseHex(s), mem: parseHex(m), eflags: parseInt(f, 16) };
+  });
+}
+
+/** Runs cases on both; returns mismatch descriptions (at most `limit`). */
+function differential(cases: Case[], exactOps: boolean, limit = 10): { bad: string[]; total: number } {
+  const ref = runOracle(cases);
+  const bad: string[] = [];
+  for (let i = 0; i < cases.length; i++) {
+    const ours = runOurs(cases[i]);
+    const hw = ref[i];
+    let diff = '';
+    if (exactOps) {
+      const so = state(ours.save);
+      const sh = state(hw.save);
+      if (so !== sh) diff += `\n   hw:   ${sh}\n   ours: ${so}`;
+    } else {
+      diff += transcendentalDiff(ours.save, hw.save);
+    }
+    if (hexBytes(ours.mem) !== hexBytes(hw.mem)) diff += `\n   mem hw ${hexBytes(hw.mem)} ours ${hexBytes(ours.mem)}`;
+    if ((ours.eflags & 0x45) !== (hw.eflags & 0x45)) diff += `\n   eflags hw ${hw.eflags.toString(16)} ours ${ours.eflags.toString(16)}`;
+    if (diff && bad.length < limit) bad.push(`${line(cases[i])}${diff}`);
+    else if (diff) bad.push('');
+  }
+  return { bad, total: cases.length };
+}
+
+/** Distance in ulps between two finite extended values of the same sign and class. */
+function ulpDistance(a: F80, b: F80): bigint {
+  const key = (v: F80): bigint => {
+    const mag = (BigInt(v.se & 0x7fff) << 63n) | (v.sig & 0x7fffffffffffffffn);
+    return v.se & 0x8000 ? -mag : mag;
+  };
+  const d = key(a) - key(b);
+  return d < 0n ? -d : d;
+}
+
+function transcendentalDiff(ours: Uint8Array, hw: Uint8Array): string {
+  const w = (s: Uint8Array, o: number): number => s[o] | (s[o + 1] << 8);
+  const swMask = ~(0x20 | 0x200 | 0x80 | 0x8000) & 0xffff; // PE and C1 may differ with 1-ulp results; ES/B follow PE
+  let d = '';
+  if ((w(ours, 4) & swMask) !== (w(hw, 4) & swMask) || w(ours, 8) !== w(hw, 8)) d += ' [sw/tw]';
+  for (let i = 0; i < 8; i++) {
+    const a = regOf(ours, i);
+    const b = regOf(hw, i);
+    if (a.se === b.se && a.sig === b.sig) continue;
+    if ((a.se & 0x7fff) !== 0x7fff && (b.se & 0x7fff) !== 0x7fff && ulpDistance(a, b) <= 1n) continue;
+    d += ` [st${i}]`;
+  }
+  return d ? `\n   hw:   ${state(hw)}\n   ours: ${state(ours)} ${d}` : '';
+}
+
+function report(name: string, r: { bad: string[]; total: number }): void {
+  const shown = r.bad.filter((s) => s).join('\n');
+  assert.equal(r.bad.length, 0, `${name}: ${r.bad.length} of ${r.total} cases differ from silicon:\n${shown}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function genBinary(ops: string[], n: number, seed: number, unmasked = true): Case[] {
+  const r = new Rng(seed);
+  const cases: Case[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = randomF80(r);
+    const near = a.se & 0x7fff;
+    const b = r.int(10) === 0 ? { se: a.se ^ (r.int(2) << 15), sig: a.sig } : randomF80(r, near > 0 && near < 0x7fff ? near : undefined);
+    cases.push({ op: ops[i % ops.length], cw: randomCw(r, unmasked), a, b });
+  }
+  return cases;
+}
+
+test('add/sub/mul/div in every PC and RC, all operand classes, masked and unmasked: bit-exact with silicon', { skip }, () => {
+  report('arith', differential(genBinary(['fadd', 'fsub', 'fsubr', 'fmul', 'fdiv', 'fdivr', 'faddp', 'fsubp', 'fdivp'], 6000, 12345), true));
+});
+
+test('sqrt, frndint, fscale, fprem, fprem1, fxtract, fchs, fabs: bit-exact with silicon', { skip }, () => {
+  const cases = genBinary(['fsqrt', 'frndint', 'fscale', 'fprem', 'fprem1', 'fxtract', 'fchs', 'fabs'], 4000, 777);
+  // FSCALE with a sensible scale factor half of the time.
+  const r = new Rng(99);
+  for (const c of cases) {
+    if (c.op === 'fscale' && r.int(2)) c.b = { se: 0x3fff + r.int(15) | (r.int(2) << 15), sig: J | r.u64() };
+  }
+  report('misc', differential(cases, true));
+});
+
+test('comparisons: fcom/fucom/fcompp/fcomi/fucomi/ftst/fxam codes and flags match silicon', { skip }, () => {
+  const cases = genBinary(['fcom', 'fucom', 'fcompp', 'fcomi', 'fucomi', 'ftst', 'fxam'], 3000, 4242);
+  for (let i = 0; i < cases.length; i += 5) cases[i].b = cases[i].a; // equal operands
+  report('compare', differential(cases, true));
+});
+
+test('stores to m32/m64/m16int/m32int/m64int/BCD round like silicon under every RC', { skip }, () => {
+  const r = new Rng(31337);
+  const cases: Case[] = [];
+  const ops = ['fst32', 'fst64', 'fist16', 'fist32', 'fistp64', 'fbstp'];
+  for (let i = 0; i < 6000; i++) {
+    const op = ops[i % ops.length];
+    let a = randomF80(r);
+    const mode = r.int(3);
+    if (op.startsWith('fist') || op === 'fbstp') {
+      // Mostly in or near the integer range of the destination.
+      const bits = op === 'fist16' ? 16 : op === 'fist32' ? 32 : op === 'fbstp' ? 60 : 64;
+      if (mode) a = { se: (a.se & 0x8000) | (0x3fff + r.int(bits + 2) - 2), sig: randomSig(r) };
+    } else if (op === 'fst32' && mode) a = { se: (a.se & 0x8000) | (0x3fff - 150 + r.int(300)), sig: randomSig(r) };
+    else if (op === 'fst64' && mode) a = { se: (a.se & 0x8000) | (0x3fff - 1090 + r.int(2180)), sig: randomSig(r) };
+    cases.push({ op, cw: randomCw(r, true), a, b: randomF80(r) });
+  }
+  report('stores', differential(cases, true));
+});
+
+test('loads of m32/m64 reals (incl. NaN payloads, denormals), integers and BCD match silicon', { skip }, () => {
+  const r = new Rng(2024);
+  const cases: Case[] = [];
+  const ops = ['fld32', 'fld64', 'fild16', 'fild32', 'fild64', 'fbld', 'fadd32', 'fmul64', 'fiadd16', 'fidivr32', 'fcom32'];
+  for (let i = 0; i < 4000; i++) {
+    const op = ops[i % ops.length];
+    let sig: bigint;
+    const k = r.int(8);
+    if (op === 'fbld') {
+      sig = 0n;
+      for (let d = 0; d < 16; d++) sig = (sig << 4n) | BigInt(r.int(10));
+    } else if (op.endsWith('32') && !op.startsWith('fi')) {
+      const exps = [0, 0xff, 1 + r.int(254), 1 + r.int(254)];
+      sig = BigInt(((r.int(2) << 31) | (exps[k & 3] << 23) | (k < 6 ? r.u32() & 0x7fffff : 0)) >>> 0);
+    } else if (op === 'fld64' || op === 'fmul64') {
+      const exps = [0n, 0x7ffn, BigInt(1 + r.int(2046)), BigInt(1 + r.int(2046))];
+      sig = (BigInt(r.int(2)) << 63n) | (exps[k & 3] << 52n) | (k < 6 ? r.u64() & 0xfffffffffffffn : 0n);
+    } else sig = k === 0 ? 0n : r.u64();
+    const a: F80 = { se: 0x3fff, sig };
+    const b = randomF80(r);
+    cases.push({ op, cw: randomCw(r, true), a, b });
+  }
+  report('loads', differential(cases, true));
+});
+
+test('constants FLD1/FLDL2T/FLDL2E/FLDPI/FLDLG2/FLDLN2 under every RC match silicon', { skip }, () => {
+  const cases: Case[] = [];
+  for (const op of Object.keys(CONSTS)) for (let rc = 0; rc < 4; rc++) for (const pc of [0, 2, 3]) cases.push({ op, cw: (rc << 10) | (pc << 8) | 0x7f, a: { se: 0, sig: 0n }, b: { se: 0, sig: 0n } });
+  report('constants', differential(cases, true));
+});
+
+test('transcendentals agree with silicon to 1 ulp with the same exceptions and C2', { skip }, () => {
+  const r = new Rng(555);
+  const cases: Case[] = [];
+  const ops = ['f2xm1', 'fyl2x', 'fyl2xp1', 'fptan', 'fpatan', 'fsin', 'fcos', 'fsincos'];
+  for (let i = 0; i < 2400; i++) {
+    const op = ops[i % ops.length];
+    let a = randomF80(r, undefined, r.int(4) === 0);
+    const b = randomF80(r, 0x3fff, r.int(4) === 0);
+    const sign = r.int(2) << 15;
+    if (r.int(4) !== 0) {
+      if (op === 'f2xm1') a = { se: sign | (0x3fff - r.int(70)), sig: randomSig(r) };
+      else if (op === 'fyl2xp1') a = { se: sign | (0x3ffd - r.int(70)), sig: randomSig(r) };
+      else if (op === 'fyl2x') a = { se: 0x3fff - 100 + r.int(200), sig: randomSig(r) };
+      else if (op === 'fpatan') a = { se: sign | (0x3fff - 40 + r.int(80)), sig: randomSig(r) };
+      else a = { se: sign | (0x3fff - 20 + r.int(83)), sig: randomSig(r) };
+    }
+    cases.push({ op, cw: randomCw(r, false), a, b });
+  }
+  report('transcendental', differential(cases, false));
+});
