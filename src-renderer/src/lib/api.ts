@@ -61,6 +61,8 @@ function bridgeApi(bridge: BoxwoodBridge): UiApi {
         if (closed) return p.close();
         port = p;
         p.onmessage = (e) => conn.onMessage?.(e.data instanceof Uint8Array ? e.data : new Uint8Array(e.data as ArrayBuffer));
+        // Electron fires 'close' on a MessagePort whose other end went away (the guest process ended).
+        p.addEventListener('close', () => conn.onClose?.());
         p.start();
       });
       bridge.openStream(vmId);
