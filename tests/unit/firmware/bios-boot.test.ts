@@ -48,3 +48,24 @@ test('no bootable device: the message names the file and the fault on COM1 and t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('Ctrl+Alt+Del while INT 16h waits reboots through the 8042 and POST boots the disk again', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-bios-'));
+  try {
+    const img = join(dir, 'disk.img');
+    writeFileSync(img, diskImage(assemble(dir, PROGRAM)));
+    const config = defaultMachineConfig({ memoryMiB: 32, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
+    const { m, serial } = await bootMachine(config);
+    let resets = 0;
+    m.on('reset', () => resets++);
+    runUntil(m, () => serial().includes('WAIT'));
+    m.keyboard.sendScancodes([0x1d, 0x38, 0x53, 0xd3, 0xb8, 0x9d]);
+    runUntil(m, () => (serial().match(/WAIT/g) ?? []).length === 2);
+    assert.equal(resets, 1);
+    assert.match(serial(), /^S1 S2 S63 (\d) WAIT S1 S2 S63 \1 WAIT $/);
+    // POST rebuilt the BDA (the warm-boot flag the handler set before the reset is gone).
+    assert.equal(m.mem.read16(0x472), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

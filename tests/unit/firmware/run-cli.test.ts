@@ -101,3 +101,46 @@ test('--until exits 0 when the text appears; --timeout exits 1 with the last scr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const ECHO_PROGRAM = `
+bits 16
+org 0x7c00
+  mov dx, 0x3fd
+poll:
+  in al, dx
+  test al, 1
+  jz poll
+  mov dx, 0x3f8
+  in al, dx
+  mov bl, al
+  mov al, 'G'
+  out dx, al
+  mov al, 'O'
+  out dx, al
+  mov al, 'T'
+  out dx, al
+  mov al, ' '
+  out dx, al
+  mov al, bl
+  out dx, al
+  mov al, 0x10
+  out 0xf4, al
+  hlt
+times 510-($-$$) db 0
+dw 0xaa55
+`;
+
+test('--serial stdio: stdin feeds COM1; a debug-exit without --until gives QEMU\'s exit code', { skip: hasNasm ? false : 'nasm not installed' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-cli-'));
+  try {
+    const img = join(dir, 'echo.img');
+    const disk = new Uint8Array(1024 * 1024);
+    disk.set(assemble(dir, ECHO_PROGRAM));
+    writeFileSync(img, disk);
+    const r = spawnSync(process.execPath, [BIN, 'run', '--hda', img, '--timeout', '60'], { encoding: 'utf8', timeout: 60000, input: 'x' });
+    assert.equal(r.stdout, 'GOT x');
+    assert.equal(r.status, (0x10 << 1) | 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
