@@ -610,6 +610,7 @@ export class Qcow2Image implements DiskImage {
   }
 
   private addRef(c: number, delta: number): void {
+    if (c >= this.nextCluster) this.fail(`cluster ${c} is referenced but lies beyond the end of the image`);
     this.ensureRc(c);
     const v = this.rc[c] + delta;
     if (v < 0) this.fail(`refcount of cluster ${c} would drop below zero`);
@@ -702,6 +703,7 @@ export class Qcow2Image implements DiskImage {
   }
 
   private checkNotMetadata(offset: number): void {
+    if (offset >= this.file.size) this.fail(`a table points to offset ${offset}, beyond the end of the file (image is corrupt)`);
     if (
       offset < this.cs ||
       this.refBlockSet.has(offset) ||

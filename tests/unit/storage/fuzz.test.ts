@@ -130,7 +130,7 @@ for (const [name, format, opts, size] of formats) {
     let opened = 0;
     let refused = 0;
     fs.writeFileSync(file, base);
-    let current = Buffer.from(base);
+    let current: Buffer = Buffer.from(base);
     for (let c = 0; c < CASES; c++) {
       // Only the pages that differ from what is on disk are rewritten: templates can be megabytes.
       const next = mutate(base, r, hot);
