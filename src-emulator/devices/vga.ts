@@ -995,9 +995,8 @@ export class Vga extends PciDevice implements MmioHandler {
     let y0 = Infinity;
     let y1 = -1;
     if (l.kind === 'text') {
-      if (charPhase !== this.lastCharPhase) full = true;
       const cursorOn = (cursorPhase & 1) === 0;
-      const range = this.renderText(l, full, cursorOn, (charPhase & 1) === 0, cursorPhase !== this.lastCursorPhase);
+      const range = this.renderText(l, full, cursorOn, (charPhase & 1) === 0, cursorPhase !== this.lastCursorPhase, charPhase !== this.lastCharPhase);
       y0 = range[0];
       y1 = range[1];
     } else if (l.kind === 'graphics') {
@@ -1188,7 +1187,14 @@ export class Vga extends PciDevice implements MmioHandler {
   }
 
   /** Redraws dirty text rows; returns [firstLine, lastLine] of pixels touched (or [Inf, -1]). */
-  private renderText(l: Layout, full: boolean, cursorOn: boolean, blinkOn: boolean, cursorPhaseChanged: boolean): [number, number] {
+  private renderText(
+    l: Layout,
+    full: boolean,
+    cursorOn: boolean,
+    blinkOn: boolean,
+    cursorPhaseChanged: boolean,
+    blinkPhaseChanged: boolean,
+  ): [number, number] {
     const out = this.frame32;
     const vram = this.vram;
     const pal = this.palette32;
@@ -1217,7 +1223,11 @@ export class Vga extends PciDevice implements MmioHandler {
     for (let row = 0; row < l.rows; row++) {
       const rowCounter = l.startAddr + row * l.pitch;
       let need = full;
-      if (!need && cursorPhaseChanged && row === cursorRow) need = true;
+      if (!need && !cursorDisabled && cursorPhaseChanged && row === cursorRow) need = true;
+      if (!need && blinkPhaseChanged && blinkEnabled) {
+        // Only rows holding blinking characters change when the blink phase flips.
+        for (let col = 0; col < l.cols && !need; col++) if (vram[(((rowCounter + col) * l.scale) & 0xffff) * 4 + 1] & 0x80) need = true;
+      }
       if (!need && this.anyDirtyPage) {
         const from = rowCounter * l.scale * 4;
         const to = (rowCounter + l.cols) * l.scale * 4;
