@@ -213,3 +213,24 @@ test('empty drive at power-on', () => {
   const ms = packet(env, [0x5a, 0, 0x2a, 0, 0, 0, 0, 0, 64]);
   assert.equal(ms.data[2], 0x70);
 });
+
+test('non-read commands by DMA: INQUIRY reply lands in memory, allocation length respected', () => {
+  const env = setup();
+  const { io, mem, settle } = env;
+  mem.writeBytes(0x200000, new Uint8Array(64).fill(0xee));
+  mem.write32(0x8000, 0x200000);
+  mem.write32(0x8004, 0x80000000 | 64);
+  io.out32(BM + 8 + 4, 0x8000);
+  io.out8(BM + 8, 0x09);
+  io.out8(P + 6, 0xa0);
+  io.out8(P + 1, 1);
+  io.out8(P + 7, 0xa0);
+  const cdb = [0x12, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < 12; i += 2) io.out16(P, cdb[i] | (cdb[i + 1] << 8));
+  settle();
+  assert.equal(io.in8(P + 7), 0x50);
+  const got = mem.readBytes(0x200000, 24);
+  assert.equal(got[0], 0x05);
+  assert.equal(Buffer.from(got.subarray(8, 15)).toString(), 'BOXWOOD');
+  assert.deepEqual([...got.subarray(20, 24)], [0xee, 0xee, 0xee, 0xee], 'only 20 bytes sent');
+});
