@@ -63,17 +63,29 @@ export class PhysicalMemory {
       this.mmioHandlers.push(handler);
     }
     const kind = PAGE_MMIO_BASE + index;
-    this.setKind(base, size, kind);
+    if (base % PAGE_SIZE || size % PAGE_SIZE) throw new Error(`memory range ${base.toString(16)}+${size.toString(16)} is not page-aligned`);
+    // Remember what the window covers (RAM, ROM, another device's MMIO) so unmapping restores it:
+    // a PCI BAR parked over the APIC or the BIOS alias while the guest sizes it must not erase them.
+    for (let p = base >>> PAGE_SHIFT, end = (base + size) / PAGE_SIZE; p < end; p++) {
+      if (this.pageKind[p] !== kind && !this.coveredKinds.has(p * 256 + kind)) this.coveredKinds.set(p * 256 + kind, this.pageKind[p]);
+      this.pageKind[p] = kind;
+    }
     return kind;
   }
 
-  /** Removes every page mapped to `handler` (pages go back to RAM below ramBytes, else unmapped). */
+  /** (page * 256 + window kind) -> the kind that window replaced there. */
+  private readonly coveredKinds = new Map<number, number>();
+
+  /** Removes every page mapped to `handler`; pages get back what the window covered (RAM, ROM, unmapped, other MMIO). */
   unmapMmio(handler: MmioHandler): void {
     const index = this.mmioHandlers.indexOf(handler);
     if (index < 0) return;
     const kind = PAGE_MMIO_BASE + index;
     for (let p = 0; p < PAGE_COUNT; p++) {
-      if (this.pageKind[p] === kind) this.pageKind[p] = p * PAGE_SIZE < this.ramBytes ? PAGE_RAM : PAGE_UNMAPPED;
+      if (this.pageKind[p] !== kind) continue;
+      const under = this.coveredKinds.get(p * 256 + kind);
+      this.coveredKinds.delete(p * 256 + kind);
+      this.pageKind[p] = under ?? (p * PAGE_SIZE < this.ramBytes ? PAGE_RAM : PAGE_UNMAPPED);
     }
   }
 
