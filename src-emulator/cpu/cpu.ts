@@ -210,10 +210,8 @@ export class Cpu {
   run(budget: number): number {
     let done = 0;
     while (done < budget) {
-      if (this.eventCheck) {
-        if (this.handleEvents()) {
-          if (this.halted) break;
-        }
+      if (this.eventCheck || this.halted) {
+        this.handleEvents();
         if (this.halted) break;
       }
       const start = this.instructionsRetired;
@@ -242,10 +240,6 @@ export class Cpu {
       if (tf) this.singleStepTrap();
       if (this.eventCheck || this.halted) return;
     }
-  }
-
-  get haltedFlag(): boolean {
-    return this.halted;
   }
 
   setIntr(level: boolean): void {
