@@ -142,7 +142,7 @@ test('IntelliMouse: the 200/100/80 knock switches to ID 3 with a wheel byte', ()
 });
 
 test('output port: A20 and reset; 0xFE pulses reset; controller-written bytes (D2/D3)', () => {
-  const { kbc, cmd, drain, resets, a20 } = setup();
+  const { io, kbc, cmd, drain, resets, a20, levels } = setup();
   assert.equal(kbc.a20, true);
   cmd(0xd1, 0xdd); // A20 off, reset line high
   assert.equal(kbc.a20, false);
@@ -157,9 +157,13 @@ test('output port: A20 and reset; 0xFE pulses reset; controller-written bytes (D
   cmd(0xd1, 0x02); // bit 0 low: reset
   assert.equal(resets(), 2);
   cmd(0xd2, 0x99);
-  cmd(0xa8);
-  cmd(0xd3, 0x77);
-  assert.deepEqual(drain(), [0x99, 0x77]);
+  assert.deepEqual(drain(), [0x99]);
+  // D3 (the AUX loopback Linux probes with) answers even while the aux port is disabled, as aux data.
+  cmd(0x60, 0x67); // aux disabled, aux interrupt on
+  cmd(0xd3, 0x5a);
+  assert.equal(io.in8(0x64) & 0x21, 0x21);
+  assert.equal(levels[1], true, 'IRQ 12');
+  assert.deepEqual(drain(), [0x5a]);
 });
 
 test('state round-trip', () => {
