@@ -513,6 +513,11 @@ function applyIretFlags(c: Cpu, v: number, size: number, cpl: number): void {
 // IRET
 
 export function iret(c: Cpu): void {
+  // IRET ends NMI blocking (even when it faults later, as on hardware).
+  if (c.nmiBlocked) {
+    c.nmiBlocked = false;
+    if (c.nmiPending) c.eventCheck = true;
+  }
   const size = c.opSize32 ? 32 : 16;
   const bytes = size >> 3;
   if (!(c.cr0 & K.CR0_PE)) {
