@@ -70,6 +70,16 @@ function onStreamBytes(bytes: Uint8Array): void {
     log(`ignored a bad stream message: ${(err as Error).message}`);
     return;
   }
+  try {
+    deliverInput(m);
+  } catch (err) {
+    // Input the machine cannot take (say, serial bytes for a VM without that port) is dropped,
+    // never fatal to the VM.
+    log(`input dropped: ${(err as Error).message}`);
+  }
+}
+
+function deliverInput(m: StreamMessage): void {
   const mc = machine;
   switch (m.type) {
     case StreamType.Refresh:
@@ -153,13 +163,22 @@ async function boot(vmId: string, vmDir: string, config: MachineConfig): Promise
     });
     frameTimer = setInterval(pumpDisplay, FRAME_INTERVAL_MS);
     sendControl({ type: 'booted' });
-    await m.start();
+    run(m);
   } catch (err) {
-    const e = err as Error;
-    log(`boot failed: ${e.stack ?? e.message}`);
-    sendControl({ type: 'error', message: e.message });
-    exitSoon(1);
+    fail('boot failed', err);
   }
+}
+
+/** Runs (or resumes) the machine; an error in the run loop ends this VM, reported as such. */
+function run(m: Machine): void {
+  m.start().catch((err) => fail('machine stopped on an error', err));
+}
+
+function fail(what: string, err: unknown): void {
+  const e = err instanceof Error ? err : new Error(String(err));
+  log(`${what}: ${e.stack ?? e.message}`);
+  sendControl({ type: 'error', message: e.message });
+  exitSoon(1);
 }
 
 function onControl(raw: unknown, ports: MessagePortLike[] = []): void {
@@ -180,7 +199,7 @@ function onControl(raw: unknown, ports: MessagePortLike[] = []): void {
       return;
     case 'resume':
       paused = false;
-      if (machine) void machine.start();
+      if (machine) run(machine);
       pumpDisplay();
       sendControl({ type: 'resumed' });
       return;
@@ -235,11 +254,8 @@ function attachPipe(): void {
   sinks.add((bytes) => socket.write(frameForPipe(bytes)));
 }
 
-process.on('uncaughtException', (err) => {
-  log(`uncaught: ${err.stack ?? err.message}`);
-  sendControl({ type: 'error', message: err.message });
-  exitSoon(1);
-});
+process.on('uncaughtException', (err) => fail('uncaught exception', err));
+process.on('unhandledRejection', (err) => fail('unhandled rejection', err));
 
 if (parentPort) {
   parentPort.on('message', (e) => onControl(e.data, e.ports));
