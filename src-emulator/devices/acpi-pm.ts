@@ -152,12 +152,14 @@ export class AcpiPm extends PciDevice {
   }
 
   private pmRead(off: number, size: number): number {
+    // One sample of the timer per access, so a dword read is never torn.
+    if (off >= 8 && off < 12) return (this.timerValue() >>> ((off - 8) * 8)) & (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1);
     let v = 0;
-    for (let i = 0; i < size; i++) v |= this.pmReadByte(off + i, size === 4 && off === 8) << (i * 8);
+    for (let i = 0; i < size; i++) v |= this.pmReadByte(off + i) << (i * 8);
     return v >>> 0;
   }
 
-  private pmReadByte(off: number, wholeTimer: boolean): number {
+  private pmReadByte(off: number): number {
     switch (off) {
       case 0: return this.sts & 0xff;
       case 1: return (this.sts >> 8) & 0xff;
@@ -165,11 +167,6 @@ export class AcpiPm extends PciDevice {
       case 3: return (this.en >> 8) & 0xff;
       case 4: return this.cnt & 0xff;
       case 5: return (this.cnt >> 8) & 0xff;
-      case 8: case 9: case 10: case 11: {
-        void wholeTimer;
-        const t = this.timerValue();
-        return (t >>> ((off - 8) * 8)) & 0xff;
-      }
       default: return 0;
     }
   }
