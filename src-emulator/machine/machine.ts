@@ -204,7 +204,11 @@ export class Machine {
     if (!(ramBytes >= 1024 * 1024) || ramBytes > PCI_HOLE_START) {
       throw new Error(`machine: memory ${config.memoryMiB} MiB is out of range (1..3584 MiB)`);
     }
-    this.mem = new PhysicalMemory(ramBytes);
+    try {
+      this.mem = new PhysicalMemory(ramBytes);
+    } catch (e) {
+      throw new Error(`machine: cannot allocate ${config.memoryMiB} MiB of guest RAM (${(e as Error).message})`);
+    }
     this.io = new IoBus();
     this.clock = new VirtualClock();
     this.irq = new IrqRouter();
