@@ -27,7 +27,7 @@ import { VideoBios } from './video';
 import { DiskBios, readElTorito, type BiosDriveSource } from './disk';
 import { KeyboardBios } from './keyboard';
 import { SystemBios } from './system';
-import { initPci } from './pci-init';
+import { initPci, findVgaFramebuffer } from './pci-init';
 import { buildE820, acpiRegionBase } from './e820';
 import { buildAcpi } from './acpi';
 import { buildMpTables } from './mptable';
@@ -269,13 +269,18 @@ export class BuiltinBios implements Device, BiosEnv {
     this.writeRom(ROM_BASE + T_SMBIOS_TABLE, smbios.table);
     // INT 15h C0h: model FC, second PIC, RTC, EBDA, INT 16h 09h.
     this.writeRom(ROM_BASE + T_CONFIG, Uint8Array.of(0x08, 0x00, 0xfc, 0x01, 0x00, 0x74, 0x40, 0x00, 0x00, 0x00));
-    this.system.configTableOffset = T_CONFIG;
-    this.system.e820 = buildE820(ram);
-    this.system.ramTop = acpiBase;
+    this.deriveSystemState();
 
     this.romScanNext = 0xc0000;
     this.bootErrors = [];
     this.bootedFrom = null;
+  }
+
+  /** TypeScript-side state that follows from the config alone (set at POST and after loadState). */
+  private deriveSystemState(): void {
+    this.system.configTableOffset = T_CONFIG;
+    this.system.e820 = buildE820(this.mem.ramBytes);
+    this.system.ramTop = acpiRegionBase(this.mem.ramBytes);
   }
 
   /** Finds the next option ROM in C0000-DFFFF; sets the far pointer the POST stub calls. */
@@ -384,11 +389,25 @@ export class BuiltinBios implements Device, BiosEnv {
   }
 
   saveState(): DeviceState {
-    return { status: this.status, romScanNext: this.romScanNext };
+    const cd = this.disk.saveCdBoot();
+    return {
+      status: this.status,
+      romScanNext: this.romScanNext,
+      vbeMode: this.video.vbeMode,
+      cdBoot: cd ? { cd: cd.cd, media: cd.boot.media, loadSegment: cd.boot.loadSegment, sectorCount: cd.boot.sectorCount, lba: cd.boot.lba, systemType: cd.boot.systemType } : null,
+    };
   }
 
   loadState(state: DeviceState): void {
     this.status = (state.status as number) ?? 0;
     this.romScanNext = (state.romScanNext as number) ?? 0xc0000;
+    this.deriveSystemState();
+    this.video.prepareVbe(findVgaFramebuffer(this.io));
+    this.video.vbeMode = (state.vbeMode as number) ?? 0;
+    const cd = state.cdBoot as { [k: string]: number } | null | undefined;
+    this.disk.restore(
+      this.options.drives(),
+      cd ? { cd: cd.cd, boot: { media: cd.media, loadSegment: cd.loadSegment, sectorCount: cd.sectorCount, lba: cd.lba, systemType: cd.systemType } } : null,
+    );
   }
 }

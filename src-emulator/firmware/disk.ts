@@ -191,12 +191,12 @@ export class DiskBios {
    * Sets up El Torito for a boot from `cd`: returns the drive number to boot with and loads the
    * boot image at loadSegment:0. Emulation modes insert a virtual floppy (00h) or disk (80h).
    */
-  bootCd(cd: BiosDrive, boot: ElToritoBoot): { drive: number; segment: number } {
+  bootCd(cd: BiosDrive, boot: ElToritoBoot, load = true): { drive: number; segment: number } {
     const mem = this.env.mem;
     if (boot.media === 0) {
       const bytes = new Uint8Array(Math.max(1, boot.sectorCount) * 512);
       cd.device.read(boot.lba * CD_SECTOR, bytes);
-      mem.writeBytes(boot.loadSegment << 4, bytes);
+      if (load) mem.writeBytes(boot.loadSegment << 4, bytes);
       this.cdBoot = { drive: cd, boot, cd };
       return { drive: cd.number, segment: boot.loadSegment };
     }
@@ -223,11 +223,27 @@ export class DiskBios {
     }
     this.drives.unshift(drive);
     this.updateBda();
-    const bytes = new Uint8Array(Math.max(1, boot.sectorCount) * 512);
-    cd.device.read(offset, bytes);
-    mem.writeBytes(boot.loadSegment << 4, bytes);
+    if (load) {
+      const bytes = new Uint8Array(Math.max(1, boot.sectorCount) * 512);
+      cd.device.read(offset, bytes);
+      mem.writeBytes(boot.loadSegment << 4, bytes);
+    }
     this.cdBoot = { drive, boot, cd };
     return { drive: drive.number, segment: boot.loadSegment };
+  }
+
+  /** Plain-data description of the El Torito state, for saved states. */
+  saveCdBoot(): { cd: number; boot: ElToritoBoot } | null {
+    if (!this.cdBoot) return null;
+    return { cd: this.cdBoot.cd.number, boot: { ...this.cdBoot.boot } };
+  }
+
+  /** Rebuilds the drive map (and any CD emulation) after a saved state was loaded. */
+  restore(sources: BiosDriveSource[], saved: { cd: number; boot: ElToritoBoot } | null): void {
+    this.setDrives(sources);
+    if (!saved) return;
+    const cd = this.drive(saved.cd);
+    if (cd && cd.kind === 'cdrom') this.bootCd(cd, saved.boot, false);
   }
 
   private status(r: Regs, d: number, st: number): void {

@@ -160,3 +160,15 @@ export function initPci(io: IoBus, log: (m: string) => void = () => {}): PciInit
 function hex(v: number): string {
   return v.toString(16).padStart(4, '0');
 }
+
+/** BAR0 of the first display controller as currently programmed (no assignment), or null. */
+export function findVgaFramebuffer(io: IoBus): number | null {
+  for (let devfn = 0; devfn < 256; devfn++) {
+    const id = pciRead(io, 0, devfn, 0, 4) >>> 0;
+    if (id === 0xffffffff || id === 0) continue;
+    if (pciRead(io, 0, devfn, 0x08, 4) >>> 16 !== 0x0300) continue;
+    const bar = pciRead(io, 0, devfn, 0x10, 4) >>> 0;
+    return bar & 1 ? null : (bar & 0xfffffff0) >>> 0 || null;
+  }
+  return null;
+}

@@ -242,6 +242,12 @@ export class VideoBios {
 
   /** POST: find the framebuffer, build the VBE tables in ROM, set mode 3. */
   init(lfbAddress: number | null): void {
+    this.prepareVbe(lfbAddress);
+    this.setMode(0x03, false);
+  }
+
+  /** The VBE mode list and strings in ROM, and the LFB address (also after a saved state is loaded). */
+  prepareVbe(lfbAddress: number | null): void {
     if (lfbAddress) this.lfbAddress = lfbAddress;
     if (this.hasDispi()) {
       const mem64k = this.dispiRead(DISPI_VIDEO_MEMORY_64K);
@@ -259,7 +265,6 @@ export class VideoBios {
     dv.setUint16(2 * this.modes.length, 0xffff, true);
     this.env.writeRom(base + 0x40, list);
     this.vbeModeListPtr = (ROM_SEGMENT << 16) | (base + 0x40 - ROM_BASE);
-    this.setMode(0x03, false);
   }
 
   // ------------------------------------------------------------------ mode setting

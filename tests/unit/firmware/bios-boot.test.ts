@@ -69,3 +69,23 @@ test('Ctrl+Alt+Del while INT 16h waits reboots through the 8042 and POST boots t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a saved state taken while INT 16h waits resumes in a fresh machine (BIOS state in RAM + device section)', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-bios-'));
+  try {
+    const img = join(dir, 'disk.img');
+    writeFileSync(img, diskImage(assemble(dir, PROGRAM)));
+    const config = defaultMachineConfig({ memoryMiB: 32, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
+    const a = await bootMachine(config);
+    runUntil(a.m, () => a.serial().includes('WAIT'));
+    const state = a.m.saveState();
+    assert.ok(state.devices.bios, 'the BIOS has a section in the saved state');
+    const b = await bootMachine(config);
+    b.m.loadState(state);
+    b.m.keyboard.sendScancodes([0x10, 0x90]);
+    runUntil(b.m, () => b.m.state === 'off');
+    assert.equal(b.serial(), 'q0 DONE');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
