@@ -110,7 +110,7 @@ export class AtapiDrive extends IdeDrive {
         this.dmaReq = (this.feature & 1) !== 0;
         let limit = (this.hcyl << 8) | this.lcyl;
         if (limit === 0 || limit === 0xffff) limit = 0xfffe;
-        this.byteLimit = limit & ~1;
+        this.byteLimit = Math.max(2, limit & ~1);
         this.phase = 'cdb';
         this.nsector = IR_COD;
         this.ensureBuffer(12);
