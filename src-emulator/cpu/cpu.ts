@@ -94,7 +94,16 @@ export class Cpu {
   lzC = 0;
   lzSize = 8;
 
-  a20Mask = -1;
+  private a20 = -1;
+  /** Physical address mask: -1, or ~(1 << 20) with the A20 gate closed. */
+  get a20Mask(): number {
+    return this.a20;
+  }
+  set a20Mask(v: number) {
+    if ((v | 0) === this.a20) return;
+    this.a20 = v | 0;
+    this.flushTlb(true);
+  }
   halted = false;
   instructionsRetired = 0;
 
@@ -126,10 +135,13 @@ export class Cpu {
   eaSeg = K.DS;
   eaOff = 0;
 
-  /** Instruction-fetch cache: linear page of the last fetch and its physical page, -1 when none. */
-  fetchLinPage = -1;
-  fetchPhysBase = 0;
-  fetchDirect = false;
+  /**
+   * Instruction-fetch cache: while fetchLo <= EIP < fetchHi the code byte is ram[EIP + fetchDelta]
+   * (one RAM/ROM page, inside the CS limit). fetchHi = 0 invalidates.
+   */
+  fetchLo = 0;
+  fetchHi = 0;
+  fetchDelta = 0;
 
   /** Accesses to descriptor tables and the TSS are supervisor accesses whatever the CPL. */
   supervisorAccess = false;
@@ -382,7 +394,7 @@ export class Cpu {
       cr: [this.cr0, this.cr2, this.cr3, this.cr4],
       dr: Array.from(this.dr),
       cpl: this.cpl,
-      a20Mask: this.a20Mask,
+      a20Mask: this.a20,
       halted: this.halted,
       intrLine: this.intrLine,
       nmiPending: this.nmiPending,
@@ -418,7 +430,7 @@ export class Cpu {
     [this.cr0, this.cr2, this.cr3, this.cr4] = a('cr');
     this.dr.set(a('dr'));
     this.cpl = Number(st.cpl) & 3;
-    this.a20Mask = Number(st.a20Mask) | 0;
+    this.a20 = Number(st.a20Mask) | 0;
     this.halted = Boolean(st.halted);
     this.intrLine = Boolean(st.intrLine);
     this.nmiPending = Boolean(st.nmiPending);
@@ -451,7 +463,7 @@ export class Cpu {
     if (vm) this.cpl = 3;
     else if (!pe) this.cpl = 0;
     for (let s = 0; s < 6; s++) this.updateSeg(s);
-    this.fetchLinPage = -1;
+    this.fetchHi = 0;
   }
 
   /** Recomputes the derived access checks of segment `s` from its cache. */
@@ -460,7 +472,7 @@ export class Cpu {
     const limit = this.segLimit[s];
     if (s === K.CS) {
       this.code32 = (ar & K.AR_DB) !== 0 && (this.cr0 & K.CR0_PE) !== 0 && !(this.flags & K.VM);
-      this.fetchLinPage = -1;
+      this.fetchHi = 0;
     } else if (s === K.SS) {
       this.stack32 = (ar & K.AR_DB) !== 0 && (this.cr0 & K.CR0_PE) !== 0 && !(this.flags & K.VM);
     }
@@ -768,7 +780,7 @@ export class Cpu {
   // Paging and the TLB
 
   flushTlb(includeGlobal: boolean): void {
-    this.fetchLinPage = -1;
+    this.fetchHi = 0;
     if (this.tlbOverflow) {
       if (includeGlobal) {
         this.tlb.fill(0);
@@ -801,12 +813,12 @@ export class Cpu {
 
   invlpg(lin: number): void {
     this.tlb[lin >>> 12] = 0;
-    this.fetchLinPage = -1;
+    this.fetchHi = 0;
   }
 
   /** Linear to physical for an access; faults #PF. `write` is 0/1. */
   translate(lin: number, write: number): number {
-    if (!this.pagingEnabled) return lin & this.a20Mask;
+    if (!this.pagingEnabled) return (lin & this.a20) >>> 0;
     const user = this.cpl === 3 && !this.supervisorAccess;
     const e = this.tlb[lin >>> 12];
     const need = write ? (user ? TLB_USER_WRITE : TLB_SUPER_WRITE) : user ? TLB_USER_READ : TLB_VALID;
@@ -825,12 +837,12 @@ export class Cpu {
     let dirty: boolean;
     if (this.cr4 & K.CR4_PAE) {
       const pdpteAddr = ((this.cr3 & ~0x1f) + ((lin >>> 30) << 3)) >>> 0;
-      const pdpte = mem.read32(pdpteAddr & this.a20Mask);
+      const pdpte = mem.read32(pdpteAddr & this.a20);
       if (!(pdpte & 1)) this.pageFault(lin, 0, write, user);
-      if (mem.read32((pdpteAddr + 4) & this.a20Mask) & 0xfffffff0 || pdpte & 0x1e6) this.pageFault(lin, 9, write, user);
+      if (mem.read32((pdpteAddr + 4) & this.a20) & 0xfffffff0 || pdpte & 0x1e6) this.pageFault(lin, 9, write, user);
       const pdeAddr = ((pdpte & ~0xfff) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
-      let pde = mem.read32(pdeAddr & this.a20Mask);
-      const pdeHi = mem.read32((pdeAddr + 4) & this.a20Mask);
+      let pde = mem.read32(pdeAddr & this.a20);
+      const pdeHi = mem.read32((pdeAddr + 4) & this.a20);
       if (!(pde & 1)) this.pageFault(lin, 0, write, user);
       if (pdeHi & 0xfffffff0) this.pageFault(lin, 9, write, user);
       if (pde & 0x80) {
@@ -840,18 +852,18 @@ export class Cpu {
         if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pde & 0x40) !== 0 || write !== 0;
         const npde = pde | 0x20 | (write ? 0x40 : 0);
-        if (npde !== pde) mem.write32(pdeAddr & this.a20Mask, npde);
+        if (npde !== pde) mem.write32(pdeAddr & this.a20, npde);
         global = (pde & 0x100) !== 0;
         phys = ((pde & 0xffe00000) | (lin & 0x1ff000)) >>> 0;
       } else {
         // The directory entry is marked accessed as soon as the walk uses it.
         if (!(pde & 0x20)) {
           pde |= 0x20;
-          mem.write32(pdeAddr & this.a20Mask, pde);
+          mem.write32(pdeAddr & this.a20, pde);
         }
         const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
-        const pte = mem.read32(pteAddr & this.a20Mask);
-        const pteHi = mem.read32((pteAddr + 4) & this.a20Mask);
+        const pte = mem.read32(pteAddr & this.a20);
+        const pteHi = mem.read32((pteAddr + 4) & this.a20);
         if (!(pte & 1)) this.pageFault(lin, 0, write, user);
         if (pteHi & 0xfffffff0) this.pageFault(lin, 9, write, user);
         writable = (pde & pte & 2) !== 0;
@@ -859,13 +871,13 @@ export class Cpu {
         if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pte & 0x40) !== 0 || write !== 0;
         const npte = pte | 0x20 | (write ? 0x40 : 0);
-        if (npte !== pte) mem.write32(pteAddr & this.a20Mask, npte);
+        if (npte !== pte) mem.write32(pteAddr & this.a20, npte);
         global = (pte & 0x100) !== 0;
         phys = (pte & ~0xfff) >>> 0;
       }
     } else {
       const pdeAddr = ((this.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0;
-      let pde = mem.read32(pdeAddr & this.a20Mask);
+      let pde = mem.read32(pdeAddr & this.a20);
       if (!(pde & 1)) this.pageFault(lin, 0, write, user);
       if (pde & 0x80 && this.cr4 & K.CR4_PSE) {
         writable = (pde & 2) !== 0;
@@ -873,28 +885,28 @@ export class Cpu {
         if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pde & 0x40) !== 0 || write !== 0;
         const npde = pde | 0x20 | (write ? 0x40 : 0);
-        if (npde !== pde) mem.write32(pdeAddr & this.a20Mask, npde);
+        if (npde !== pde) mem.write32(pdeAddr & this.a20, npde);
         global = (pde & 0x100) !== 0;
         phys = ((pde & 0xffc00000) | (lin & 0x3ff000)) >>> 0;
       } else {
         if (!(pde & 0x20)) {
           pde |= 0x20;
-          mem.write32(pdeAddr & this.a20Mask, pde);
+          mem.write32(pdeAddr & this.a20, pde);
         }
         const pteAddr = ((pde & ~0xfff) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
-        const pte = mem.read32(pteAddr & this.a20Mask);
+        const pte = mem.read32(pteAddr & this.a20);
         if (!(pte & 1)) this.pageFault(lin, 0, write, user);
         writable = (pde & pte & 2) !== 0;
         usr = (pde & pte & 4) !== 0;
         if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
         dirty = (pte & 0x40) !== 0 || write !== 0;
         const npte = pte | 0x20 | (write ? 0x40 : 0);
-        if (npte !== pte) mem.write32(pteAddr & this.a20Mask, npte);
+        if (npte !== pte) mem.write32(pteAddr & this.a20, npte);
         global = (pte & 0x100) !== 0;
         phys = (pte & ~0xfff) >>> 0;
       }
     }
-    phys = (phys & this.a20Mask) >>> 0;
+    phys = (phys & this.a20) >>> 0;
     let bits = TLB_VALID;
     if (usr) bits |= TLB_USER_READ;
     if (dirty) {
@@ -1049,21 +1061,29 @@ export class Cpu {
   // Instruction fetch
 
   fetch8(): number {
-    const off = this.eip >>> 0;
-    if (off > this.segLimit[K.CS]) this.gp(0);
-    const lin = (this.segBase[K.CS] + off) | 0;
-    this.eip = off + 1;
-    if (lin >>> 12 === this.fetchLinPage && this.fetchDirect) return this.mem.ram[this.fetchPhysBase + (lin & 0xfff)];
-    return this.fetchSlow(lin);
+    const e = this.eip;
+    if (e < this.fetchHi && e >= this.fetchLo) {
+      this.eip = e + 1;
+      return this.mem.ram[e + this.fetchDelta];
+    }
+    return this.fetchSlow();
   }
 
-  private fetchSlow(lin: number): number {
+  private fetchSlow(): number {
+    const off = this.eip >>> 0;
+    const limit = this.segLimit[K.CS];
+    if (off > limit) this.gp(0);
+    const lin = (this.segBase[K.CS] + off) | 0;
     const p = this.translate(lin, 0);
-    const kind = this.mem.pageKind[p >>> 12];
-    this.fetchLinPage = lin >>> 12;
-    this.fetchPhysBase = (p & ~0xfff) >>> 0;
-    this.fetchDirect = kind <= 1 && this.fetchPhysBase < this.mem.ram.length;
-    return this.mem.read8(p);
+    const mem = this.mem;
+    this.eip = off + 1;
+    if (mem.pageKind[p >>> 12] <= 1 && p < mem.ram.length) {
+      const pageStart = off - (lin & 0xfff);
+      this.fetchLo = Math.max(pageStart, 0);
+      this.fetchHi = Math.min(pageStart + 0x1000, limit + 1);
+      this.fetchDelta = ((p & ~0xfff) >>> 0) - pageStart;
+    } else this.fetchHi = 0;
+    return mem.read8(p);
   }
 
   fetch16(): number {

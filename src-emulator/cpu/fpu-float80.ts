@@ -382,13 +382,14 @@ export function div(a: F80, b: F80, fmt: Format, ctx: FpCtx): F80 | null {
 export function isqrt(n: bigint): bigint {
   if (n < 2n) return n;
   const bits = bitLength(n);
+  // Newton's iteration decreases monotonically to floor(sqrt(n)) from any start above the root.
   let x: bigint;
   if (bits < 1000) {
-    x = BigInt(Math.floor(Math.sqrt(Number(n))));
+    const approx = Math.sqrt(Number(n));
+    x = BigInt(Math.ceil(approx * (1 + 2 ** -40))) + 1n;
   } else {
     x = 1n << BigInt((bits >> 1) + 1);
   }
-  if (x === 0n) x = 1n;
   for (;;) {
     const y = (x + n / x) >> 1n;
     if (y >= x) break;
