@@ -125,6 +125,10 @@ export const BIOS_HIGH_END = 0x1_0000_0000;
 /** Instructions per CPU batch at most: bounds the latency of timers and of leaving a slice. */
 const MAX_BATCH = 200_000;
 const MIN_BATCH = 64;
+/** Realtime: virtual time may lag host time by this much before the difference is dropped. */
+const MAX_LAG_NS = 200e6;
+/** Realtime: a lag of this size doubles the pace of virtual time (and a lead of half of it halves it). */
+const STEER_HORIZON_NS = 20e6;
 /** Serial bytes are handed out in chunks at slice ends, or earlier when this many accumulate. */
 const SERIAL_FLUSH_BYTES = 4096;
 
@@ -183,10 +187,13 @@ export class Machine {
   // Time bookkeeping (see timeNow).
   private timeBase = 0;
   private instrBase = 0;
-  private hostBase = 0;
+  /** Virtual ns per retired instruction in effect now. */
+  private rateNs = 10;
+  /** Realtime: measured host ns per instruction (moving average), and the host <-> virtual anchor. */
+  private hostNsPerInstr = 20;
+  private hostAnchor = 0;
+  private virtAnchor = 0;
   private clockRunning = false;
-  /** Realtime mode: measured instructions per ns of host time, to size batches. */
-  private instrPerNs = 0.05;
   private pending: PendingAction | null = null;
   private inSlice = false;
   private forcedHalt = false;
@@ -415,37 +422,70 @@ export class Machine {
   // ---------------------------------------------------------------- time
 
   /**
-   * Deterministic: time = timeBase + (retired - instrBase) * nsPerInstruction, and a halted CPU jumps
-   * timeBase to the next deadline. Realtime: time = timeBase + host time since the clock was resumed.
+   * Virtual time is paced by retired instructions in both modes:
+   *   now = timeBase + (retired - instrBase) * nsPerInstr
+   * so that time advances smoothly with the guest's progress (a guest timing a loop with the TSC
+   * against the PIT or PM timer sees consistent clocks however the host schedules us).
+   *
+   * Deterministic: nsPerInstr is fixed and a halted CPU jumps to the next deadline.
+   * Realtime: nsPerInstr follows the measured host cost of an instruction, corrected after every
+   * batch (between half and twice that cost) to steer virtual time toward host time; a halted CPU
+   * lets host time pass (up to the next deadline); a lag beyond MAX_LAG_NS (host stalled, machine
+   * suspended) is dropped with a jump.
    */
   private installTimeSource(): void {
-    if (this.config.deterministic) {
-      this.clock.setSource(() => this.timeBase + (this.cpu.instructionsRetired - this.instrBase) * this.nsPerInstruction);
-    } else {
-      this.clock.setSource(() => (this.clockRunning ? this.timeBase + (performance.now() - this.hostBase) * 1e6 : this.timeBase));
-    }
+    this.rateNs = this.config.deterministic ? this.nsPerInstruction : this.hostNsPerInstr;
+    this.clock.setSource(() => this.timeBase + (this.cpu.instructionsRetired - this.instrBase) * this.rateNs);
+  }
+
+  /** Re-anchors the instruction-paced time at the current instant (before a rate change or a jump). */
+  private rebase(): void {
+    this.timeBase = this.clock.now();
+    this.instrBase = this.cpu.instructionsRetired;
+  }
+
+  /** Host time mapped to virtual time (realtime mode): what virtual time should be now. */
+  private hostTarget(): number {
+    return this.virtAnchor + (performance.now() - this.hostAnchor) * 1e6;
   }
 
   private resumeClock(): void {
     if (this.clockRunning) return;
-    this.timeBase = this.clock.now();
-    this.instrBase = this.cpu.instructionsRetired;
-    this.hostBase = performance.now();
+    this.rebase();
+    this.virtAnchor = this.timeBase;
+    this.hostAnchor = performance.now();
     this.clockRunning = true;
   }
 
   private freezeClock(): void {
     if (!this.clockRunning) return;
-    this.timeBase = this.clock.now();
-    this.instrBase = this.cpu.instructionsRetired;
+    this.rebase();
     this.clockRunning = false;
   }
 
-  /** Deterministic mode: a halted CPU skips to `t`. */
+  /** Moves time forward to `t` (never back) and fires what is due. */
   private jumpTo(t: number): void {
-    this.timeBase = Math.max(t, this.clock.now());
-    this.instrBase = this.cpu.instructionsRetired;
+    this.rebase();
+    if (t > this.timeBase) this.timeBase = t;
     this.clock.advanceTo(this.timeBase);
+  }
+
+  /** Realtime: after a batch of `ran` instructions that took `hostNs`, re-steer the rate toward host time. */
+  private steerRealtime(ran: number, hostNs: number): void {
+    if (ran > 1000 && hostNs > 0) {
+      const measured = hostNs / ran;
+      this.hostNsPerInstr = this.hostNsPerInstr * 0.9 + Math.min(Math.max(measured, 0.05), 10_000) * 0.1;
+    }
+    const now = this.clock.now();
+    let lag = this.hostTarget() - now;
+    if (lag > MAX_LAG_NS) {
+      // The host could not run us for a while: let that time go instead of racing to catch up.
+      this.virtAnchor -= lag - MAX_LAG_NS;
+      lag = MAX_LAG_NS;
+    }
+    const correction = Math.min(2, Math.max(0.5, 1 + lag / STEER_HORIZON_NS));
+    this.rebase();
+    this.rateNs = this.hostNsPerInstr * correction;
   }
 
   // ---------------------------------------------------------------- run control
@@ -464,6 +504,10 @@ export class Machine {
     const t0 = performance.now();
     const limit = t0 + maxMs;
     let result: SliceResult = { reason: 'slice', waitMs: 0 };
+    if (!deterministic && this.cpu.halted) {
+      // Host time passed while we waited for the halted CPU; it passes for the guest too.
+      this.jumpTo(Math.min(this.hostTarget(), this.clock.nextDeadline()));
+    }
     this.inSlice = true;
     try {
       for (;;) {
@@ -471,9 +515,7 @@ export class Machine {
         this.clock.advanceTo(now);
         if (this.pending) break;
         const next = this.clock.nextDeadline();
-        let budget: number;
-        if (deterministic) budget = Math.ceil((next - now) / this.nsPerInstruction);
-        else budget = Math.ceil((next - now) * this.instrPerNs);
+        let budget = Math.ceil((next - now) / this.rateNs);
         budget = budget > MAX_BATCH || !(budget >= MIN_BATCH) ? (budget >= MIN_BATCH ? MAX_BATCH : MIN_BATCH) : budget;
         const h0 = deterministic ? 0 : performance.now();
         // A halted CPU must only look at pending events (some CPU builds would otherwise step on past HLT).
@@ -483,10 +525,7 @@ export class Machine {
           this.forcedHalt = false;
           this.cpu.halted = false;
         }
-        if (!deterministic && ran > 1000) {
-          const dt = (performance.now() - h0) * 1e6;
-          if (dt > 0) this.instrPerNs = this.instrPerNs * 0.8 + (ran / dt) * 0.2;
-        }
+        if (!deterministic && ran > 0) this.steerRealtime(ran, (performance.now() - h0) * 1e6);
         if (this.pending) break;
         if (ran === 0 && this.cpu.halted) {
           const t = this.clock.now();
@@ -499,8 +538,14 @@ export class Machine {
             }
             this.jumpTo(due);
           } else {
-            result = { reason: 'halted', waitMs: due === Infinity ? Infinity : (due - t) / 1e6 };
-            break;
+            const target = this.hostTarget();
+            if (target >= due) {
+              this.jumpTo(due);
+            } else {
+              if (target > t) this.jumpTo(target);
+              result = { reason: 'halted', waitMs: due === Infinity ? Infinity : (due - Math.max(target, t)) / 1e6 };
+              break;
+            }
           }
         }
         if (performance.now() >= limit) break;

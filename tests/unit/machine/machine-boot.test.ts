@@ -190,3 +190,41 @@ test('bad config: memory out of range gives a clear error', () => {
   const m = new Machine(defaultMachineConfig({ memoryMiB: 16 }), { noFirmware: true });
   assert.throws(() => m.loadBios(new Uint8Array(1000)), /BIOS image of 1000 bytes/);
 });
+
+test('realtime mode: virtual time follows host time, paced by instructions, never ahead of the host', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16 }), { noFirmware: true });
+  m.loadBios(biosWith([0xeb, 0xfe]));
+  const t0 = performance.now();
+  let last = 0;
+  while (performance.now() - t0 < 300) {
+    m.runSlice(15);
+    const now = m.clock.now();
+    assert.ok(now >= last, 'monotonic');
+    last = now;
+  }
+  const hostNs = (performance.now() - t0) * 1e6;
+  const v = m.clock.now();
+  assert.ok(v <= hostNs * 1.05 + 5e6, `virtual ${v / 1e6} ms is not ahead of host ${hostNs / 1e6} ms`);
+  assert.ok(v >= hostNs - 250e6, `virtual ${v / 1e6} ms lags host ${hostNs / 1e6} ms by less than the lag cap`);
+});
+
+test('realtime mode: a halted CPU waits on the host for the next timer', async () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16 }), { noFirmware: true });
+  m.loadBios(biosWith([0xfb, 0xf4, 0xeb, 0xfd])); // sti; hlt; jmp back
+  m.io.out8(0x21, 0xff); // the PIT ticks but nothing is delivered: the CPU stays halted
+  m.io.out8(0x43, 0x34);
+  m.io.out8(0x40, 0x9c);
+  m.io.out8(0x40, 0x2e); // 100 Hz
+  const r = m.runSlice(15);
+  assert.equal(r.reason, 'halted');
+  assert.ok(r.waitMs > 0 && r.waitMs <= 10.1, `wait ${r.waitMs} ms`);
+  const t0 = performance.now();
+  const done = m.start();
+  await new Promise((res) => setTimeout(res, 150));
+  m.pause();
+  await done;
+  const hostNs = (performance.now() - t0) * 1e6;
+  assert.ok(m.clock.now() <= hostNs + 20e6);
+  assert.ok(m.clock.now() >= 50e6, `virtual time ${m.clock.now() / 1e6} ms advanced while halted`);
+  assert.ok(m.cpu.instructionsRetired < 1000, 'the CPU did not spin while halted');
+});
