@@ -385,3 +385,57 @@ test('blinking characters: only their rows are redrawn when the blink phase flip
   io.out8(0x3c0, 0x20);
   assert.deepEqual(px(vga.renderRgba(), 0, 5 * 16), [0x55, 0x55, 0x55]);
 });
+
+test('a font loaded through the ports (plane 2, sequential addressing) is what text mode draws', () => {
+  const { io, mem, vga } = setup();
+  io.out16(0x3d4, 0x0a | (0x20 << 8));
+  // The VGA BIOS sequence: map mask plane 2, sequential, A0000 64K window, read plane 2.
+  io.out16(0x3c4, 0x0402);
+  io.out16(0x3c4, 0x0704);
+  io.out16(0x3ce, 0x0204);
+  io.out16(0x3ce, 0x0005);
+  io.out16(0x3ce, 0x0406);
+  const glyph = [0xff, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0xff];
+  glyph.forEach((b, i) => mem.write8(0xa0000 + 0x41 * 32 + i, b));
+  assert.equal(mem.read8(0xa0000 + 0x41 * 32 + 1), 0x81, 'plane 2 reads back');
+  // Back to text addressing.
+  io.out16(0x3c4, 0x0302);
+  io.out16(0x3c4, 0x0204);
+  io.out16(0x3ce, 0x0004);
+  io.out16(0x3ce, 0x1005);
+  io.out16(0x3ce, 0x0e06);
+  mem.write16(0xb8000, 0x0741);
+  const f = vga.renderRgba();
+  for (let line = 0; line < 16; line++) {
+    for (let x = 0; x < 8; x++) assert.equal(px(f, x, line)[0], glyph[line] & (0x80 >> x) ? 0xaa : 0, `line ${line} x ${x}`);
+  }
+  assert.equal(vga.getTextScreen()!.split('\n')[0], 'A');
+});
+
+test('unchained 256-colour "mode X": planes chosen by the map mask, byte-mode scan-out', () => {
+  const { io, mem, vga } = setup();
+  program(io, MODE_13H);
+  vga.vram.fill(0);
+  io.out16(0x3c4, 0x0604); // chain-4 off, odd/even off
+  io.out16(0x3d4, 0x0014); // doubleword off
+  io.out16(0x3d4, 0xe317); // byte mode
+  // Pixel x lives in plane x&3 at address y*80 + x/4.
+  const put = (x: number, y: number, c: number) => {
+    io.out16(0x3c4, 0x02 | ((1 << (x & 3)) << 8));
+    mem.write8(0xa0000 + y * 80 + (x >> 2), c);
+  };
+  put(0, 0, 1);
+  put(1, 0, 2);
+  put(2, 0, 3);
+  put(7, 5, 4);
+  const f = vga.renderRgba();
+  assert.equal(f.width, 320);
+  assert.deepEqual(px(f, 0, 0), [0, 0, 0xaa]);
+  assert.deepEqual(px(f, 1, 0), [0, 0xaa, 0]);
+  assert.deepEqual(px(f, 2, 0), [0, 0xaa, 0xaa]);
+  assert.deepEqual(px(f, 3, 0), [0, 0, 0]);
+  assert.deepEqual(px(f, 7, 5), [0xaa, 0, 0]);
+  // Start address moves the view (page flipping).
+  io.out16(0x3d4, 0x0d | (80 << 8));
+  assert.deepEqual(px(vga.renderRgba(), 7, 4), [0xaa, 0, 0]);
+});
