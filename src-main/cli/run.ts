@@ -12,7 +12,7 @@
 import { existsSync, statSync, writeFileSync, createWriteStream, type WriteStream } from 'node:fs';
 import { defaultMachineConfig, type DiskAttachment, type DiskKind, type MachineConfig } from '../../src-emulator/machine/config';
 import { Machine } from '../../src-emulator/machine/machine';
-import { installFirmware, FirmwareError } from '../../src-emulator/firmware/index';
+import { FirmwareError } from '../../src-emulator/firmware/index';
 import { parseBzImage, KernelImageError } from '../../src-emulator/firmware/bzimage';
 import { mbrBootProblem, cdBootProblem } from '../../src-emulator/firmware/boot';
 import { openImage } from '../../src-emulator/storage/open';
@@ -242,8 +242,7 @@ export async function main(args: string[]): Promise<number> {
 
   let machine: Machine;
   try {
-    machine = await Machine.create(config, { noFirmware: true, log: (s) => process.env.BOXWOOD_LOG && process.stderr.write(`[machine] ${s}\n`) });
-    await installFirmware(machine, config);
+    machine = await Machine.create(config, { log: (s) => process.env.BOXWOOD_LOG && process.stderr.write(`[machine] ${s}\n`) });
   } catch (e) {
     process.stderr.write(`boxwood run: ${(e as Error).message}\n`);
     return 2;

@@ -4,7 +4,6 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Machine } from '../../../src-emulator/machine/machine';
 import type { MachineConfig } from '../../../src-emulator/machine/config';
-import { installFirmware } from '../../../src-emulator/firmware/index';
 
 export const hasNasm = spawnSync('nasm', ['-v']).status === 0;
 
@@ -152,8 +151,7 @@ export function diskImage(mbr: Uint8Array): Uint8Array {
 }
 
 export async function bootMachine(config: MachineConfig): Promise<{ m: Machine; serial: () => string }> {
-  const m = new Machine(config, { noFirmware: true });
-  await installFirmware(m, config);
+  const m = await Machine.create(config);
   let out = '';
   m.on('serial', (port, bytes) => {
     if (port === 0) out += Buffer.from(bytes).toString('latin1');
