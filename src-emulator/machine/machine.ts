@@ -550,6 +550,11 @@ export class Machine {
         }
         if (performance.now() >= limit) break;
       }
+    } catch (e) {
+      // An emulator bug must not take the host process down: stop this machine and say why.
+      const err = e as Error;
+      this.log(`machine: internal error at ${this.describeCpu()}: ${err?.stack ?? String(e)}`);
+      this.pending = { kind: 'stop', reason: `emulator error at ${this.describeCpu()}: ${err?.message ?? String(e)}` };
     } finally {
       this.inSlice = false;
     }

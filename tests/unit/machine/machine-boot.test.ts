@@ -228,3 +228,21 @@ test('realtime mode: a halted CPU waits on the host for the next timer', async (
   assert.ok(m.clock.now() >= 50e6, `virtual time ${m.clock.now() / 1e6} ms advanced while halted`);
   assert.ok(m.cpu.instructionsRetired < 1000, 'the CPU did not spin while halted');
 });
+
+test('an exception inside the emulator stops the machine with a message instead of throwing', () => {
+  const logs: string[] = [];
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true, log: (s) => logs.push(s) });
+  m.io.register(0x1234, 1, {
+    out8: () => {
+      throw new Error('device bug');
+    },
+  });
+  // mov dx,0x1234; out dx,al; hlt
+  m.loadBios(biosWith([0xba, 0x34, 0x12, 0xee, 0xf4]));
+  let reason = '';
+  m.on('shutdown', (r) => (reason = r));
+  assert.doesNotThrow(() => m.runSlice(20));
+  assert.equal(m.state, 'off');
+  assert.match(reason, /emulator error at f000:0000fff[34]: device bug/);
+  assert.ok(logs.some((l) => l.includes('device bug')));
+});
