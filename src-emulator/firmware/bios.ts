@@ -256,10 +256,13 @@ export class BuiltinBios implements Device, BiosEnv {
 
     // Tables.
     const acpiBase = acpiRegionBase(ram);
-    const acpi = buildAcpi(acpiBase, { serialPorts });
-    if (acpi.tables.length > ACPI_REGION_SIZE) throw new Error('ACPI tables exceed their region');
-    mem.writeBytes(acpiBase, acpi.tables);
-    this.writeRom(ROM_BASE + T_RSDP, acpi.rsdp);
+    // With barely more than 1 MiB of RAM there is no room for ACPI tables: no RSDP then.
+    if (acpiBase >= 0x100000) {
+      const acpi = buildAcpi(acpiBase, { serialPorts });
+      if (acpi.tables.length > ACPI_REGION_SIZE) throw new Error('ACPI tables exceed their region');
+      mem.writeBytes(acpiBase, acpi.tables);
+      this.writeRom(ROM_BASE + T_RSDP, acpi.rsdp);
+    } else this.writeRom(ROM_BASE + T_RSDP, new Uint8Array(20));
     const pciInts = pci.functions.filter((f) => f.pin >= 1 && f.pin <= 4).map((f) => ({ slot: f.devfn >> 3, pin: f.pin }));
     const mp = buildMpTables(ROM_BASE + T_MP_CONFIG, pciInts);
     this.writeRom(ROM_BASE + T_MP_FLOAT, mp.floating);

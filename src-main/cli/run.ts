@@ -153,6 +153,7 @@ export function parseRunArgs(args: string[]): RunOptions {
     }
   }
   if (o.initrd && !o.kernel) throw new UsageError('--initrd needs --kernel');
+  if (o.vgaBios && o.firmware.kind !== 'seabios') throw new UsageError('--vga-bios needs --firmware seabios:PATH (the built-in BIOS has its own video services)');
   if (o.append !== undefined && !o.kernel) throw new UsageError('--append needs --kernel');
   if (!o.kernel && !o.cdrom && !o.hda && !o.hdb && !o.fda) throw new UsageError('nothing to boot: give --kernel, --cdrom, --hda or --fda');
   return o;
