@@ -7,7 +7,7 @@
  * fw_cfg with a QEMU "table-loader" script that allocates it and patches the pointers).
  */
 import * as aml from './aml';
-import { GPE0_BLK, IOAPIC_BASE, LAPIC_BASE, PM1A_CNT, PM1A_EVT, PM_TMR, SCI_IRQ, PIRQ_IRQS } from './layout';
+import { PCI_HOLE_START, PCI_HOLE_END, GPE0_BLK, IOAPIC_BASE, LAPIC_BASE, PM1A_CNT, PM1A_EVT, PM_TMR, SCI_IRQ, PIRQ_IRQS } from './layout';
 
 export const OEM_ID = 'BOXWD ';
 export const OEM_TABLE_ID = 'BOXWOOD ';
@@ -102,6 +102,18 @@ export function buildDsdt(opts: AcpiOptions = {}): Uint8Array {
     'PCI0',
     aml.name('_HID', aml.eisaId('PNP0A03')),
     aml.name('_UID', aml.integer(0)),
+    // Bridge windows, as QEMU's i440FX DSDT: Linux uses _CRS to place and claim BARs.
+    aml.name(
+      '_CRS',
+      aml.resourceTemplate(
+        aml.wordBusNumber(0x00, 0xff),
+        aml.ioPort(0x0cf8, 0x0cf8, 0x01, 0x08),
+        aml.wordIo(0x0000, 0x0cf7),
+        aml.wordIo(0x0d00, 0xffff),
+        aml.dwordMemory(0x000a0000, 0x000bffff, true),
+        aml.dwordMemory(PCI_HOLE_START, PCI_HOLE_END - 1, false),
+      ),
+    ),
     aml.name('_PRT', aml.pkg(...prt)),
     isa,
   );

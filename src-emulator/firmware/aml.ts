@@ -122,6 +122,29 @@ export function irqNoFlags(...irqs: number[]): number[] {
   return [0x22, mask & 0xff, mask >> 8];
 }
 
+const le16 = (v: number) => [v & 0xff, (v >> 8) & 0xff];
+const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+
+/** Word address space descriptor (bus numbers or I/O), a bridge window: producer, MinFixed, MaxFixed. */
+function wordSpace(type: 1 | 2, typeFlags: number, min: number, max: number): number[] {
+  return [0x88, 0x0d, 0x00, type, 0x0c, typeFlags, ...le16(0), ...le16(min), ...le16(max), ...le16(0), ...le16(max - min + 1)];
+}
+
+export function wordBusNumber(min: number, max: number): number[] {
+  return wordSpace(2, 0, min, max);
+}
+
+/** WordIO(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, ...). */
+export function wordIo(min: number, max: number): number[] {
+  return wordSpace(1, 0x03, min, max);
+}
+
+/** DWordMemory(ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable|NonCacheable, ReadWrite, ...). */
+export function dwordMemory(min: number, max: number, cacheable: boolean): number[] {
+  const len = (max - min + 1) >>> 0;
+  return [0x87, 0x17, 0x00, 0, 0x0c, cacheable ? 0x03 : 0x01, ...le32(0), ...le32(min), ...le32(max), ...le32(0), ...le32(len)];
+}
+
 export function resourceTemplate(...descriptors: number[][]): Aml {
   return buffer([...descriptors.flat(), 0x79, 0x00]);
 }

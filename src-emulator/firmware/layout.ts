@@ -63,3 +63,7 @@ export const RomOffset = {
   FONT_8X8_FULL: 0x7e00,
   CODE: 0x9000,
 } as const;
+
+/** The 32-bit PCI memory window BARs are assigned from (and the DSDT's PCI0._CRS describes). */
+export const PCI_HOLE_START = 0xe0000000;
+export const PCI_HOLE_END = 0xfec00000;

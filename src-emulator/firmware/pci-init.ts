@@ -5,7 +5,7 @@
  * decode and the PIIX4 power-management I/O space.
  */
 import type { IoBus } from '../machine/io-bus';
-import { PIRQ_IRQS, PM_BASE } from './layout';
+import { PIRQ_IRQS, PM_BASE, PCI_HOLE_START, PCI_HOLE_END } from './layout';
 
 export function pciRead(io: IoBus, bus: number, devfn: number, reg: number, size: 1 | 2 | 4): number {
   io.out32(0xcf8, (0x80000000 | (bus << 16) | (devfn << 8) | (reg & 0xfc)) >>> 0);
@@ -37,8 +37,8 @@ export interface PciInitResult {
   vgaFramebuffer: number | null;
 }
 
-export const PCI_MEM_START = 0xe0000000;
-export const PCI_MEM_END = 0xfec00000;
+export const PCI_MEM_START = PCI_HOLE_START;
+export const PCI_MEM_END = PCI_HOLE_END;
 export const PCI_IO_START = 0xc000;
 
 export function pciIrqFor(slot: number, pin: number): number {

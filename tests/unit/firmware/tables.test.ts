@@ -113,6 +113,10 @@ test('iasl (acpica-tools) disassembles and recompiles our DSDT without errors', 
     assert.match(dsl, /EisaId \("PNP0A03"\)/);
     assert.match(dsl, /EisaId \("PNP0C0C"\)/);
     assert.match(dsl, /IRQNoFlags \(\)\s*\{1\}/);
+    // PCI0 bridge windows: bus numbers, the I/O ranges around 0xCF8 and the PCI hole.
+    assert.match(dsl, /WordBusNumber \(ResourceProducer, MinFixed, MaxFixed, PosDecode,\s*0x0000,[^)]*0x00FF/);
+    assert.match(dsl, /WordIO \(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\s*0x0000,\s*\/\/ Granularity\s*0x0D00/);
+    assert.match(dsl, /DWordMemory \(ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,\s*0x00000000,\s*\/\/ Granularity\s*0xE0000000,\s*\/\/ Range Minimum\s*0xFEBFFFFF/);
     const res = spawnSync('iasl', ['-tc', 'DSDT.dsl'], { cwd: dir, encoding: 'utf8' });
     assert.equal(res.status, 0, res.stdout + res.stderr);
     assert.match(res.stdout + res.stderr, /0 Errors, 0 Warnings/);
