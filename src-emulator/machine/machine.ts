@@ -557,6 +557,10 @@ export class Machine {
       this.pending = { kind: 'stop', reason: `emulator error at ${this.describeCpu()}: ${err?.message ?? String(e)}` };
     } finally {
       this.inSlice = false;
+      if (this.forcedHalt) {
+        this.forcedHalt = false;
+        this.cpu.halted = false;
+      }
     }
     this.flushSerial();
     if (this.pending) this.performPending();
