@@ -65,6 +65,27 @@ test('El Torito floppy emulation: the boot image becomes drive 00h with 1.44 MB 
   assert.match(serial(), /WAIT a> DONE$/);
 }));
 
+test('El Torito hard-disk emulation: the boot image becomes drive 80h with the geometry of its partition table', { skip: needCd }, withDir(async (dir) => {
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  const hd = diskImage(assemble(dir, PROGRAM)).slice(0, 2 * 1024 * 1024);
+  // One partition, LBA 63..end, ending at head 15 / sector 63: a 16-head, 63-sector geometry.
+  const e = 446;
+  hd.set([0x80, 1, 1, 0, 0x83, 15, 63 | ((31 >> 2) & 0xc0), 31 & 0xff], e);
+  new DataView(hd.buffer).setUint32(e + 8, 63, true);
+  new DataView(hd.buffer).setUint32(e + 12, hd.length / 512 - 63, true);
+  writeFileSync(join(root, 'hd.img'), hd);
+  const iso = join(dir, 'hd.iso');
+  makeIso(root, iso, 'hd.img', false, ['-hard-disk-boot']);
+  const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['cdrom'], disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }] });
+  const { m, serial } = await bootMachine(config);
+  runUntil(m, () => serial().includes('WAIT'), 300);
+  assert.match(serial(), /^S1 S2 S63 \d WAIT $/);
+  m.keyboard.sendScancodes([0x1e, 0x9e]);
+  runUntil(m, () => m.state === 'off', 200);
+  assert.match(serial(), /WAIT a> DONE$/);
+}));
+
 test('ISO without a boot record: the BIOS names the file and the fault', { skip: hasXorriso ? false : 'needs xorriso' }, withDir(async (dir) => {
   const root = join(dir, 'root');
   mkdirSync(root);

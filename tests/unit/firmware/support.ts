@@ -242,10 +242,10 @@ times 2048-($-$$) db 0
 export const hasXorriso = spawnSync('xorriso', ['-version']).status === 0;
 
 /** An ISO whose El Torito boot image is `bootFile` (relative to `root`); no boot record when null. */
-export function makeIso(root: string, out: string, bootFile: string | null, noEmulation = true): void {
+export function makeIso(root: string, out: string, bootFile: string | null, noEmulation = true, extra: string[] = []): void {
   const args = ['-as', 'mkisofs', '-quiet', '-o', out, '-V', 'BOXWOOD_TEST'];
   if (bootFile) {
-    args.push('-b', bootFile, '-c', 'boot.cat');
+    args.push('-b', bootFile, '-c', 'boot.cat', ...extra);
     if (noEmulation) args.push('-no-emul-boot', '-boot-load-size', '4');
   }
   args.push(root);
