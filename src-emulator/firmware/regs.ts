@@ -88,14 +88,16 @@ export class Regs {
     return ((this.cpu.getReg32(R16.AX) & 0xffff0000) | this.ax) >>> 0;
   }
   set eax(v: number) {
-    this.cpu.setReg32(R16.AX, v);
+    // Only the high half lives in the CPU register now; the stub pops the low half off the stack.
+    this.cpu.setReg32(R16.AX, ((v & 0xffff0000) | (this.cpu.getReg32(R16.AX) & 0xffff)) >>> 0);
     this.ax = v & 0xffff;
   }
   get edx(): number {
     return ((this.cpu.getReg32(R16.DX) & 0xffff0000) | this.dx) >>> 0;
   }
   set edx(v: number) {
-    this.cpu.setReg32(R16.DX, v);
+    // DX still holds the trap port the stub reads its status from: keep the low half.
+    this.cpu.setReg32(R16.DX, ((v & 0xffff0000) | (this.cpu.getReg32(R16.DX) & 0xffff)) >>> 0);
     this.dx = v & 0xffff;
   }
 
