@@ -19,7 +19,9 @@ import {
   type HostToGuest,
   type StreamMessage,
 } from './protocol';
-import type { Machine } from '../machine/machine';
+import type { Machine, MachineState } from '../machine/machine';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { deserialize, serialize } from 'node:v8';
 import type { DiskAttachment, MachineConfig } from '../machine/config';
 import { isAbsolute, join } from 'node:path';
 
@@ -120,6 +122,48 @@ function pumpDisplay(): void {
   for (const m of messages) broadcast(m);
 }
 
+/**
+ * Saved-state file: a magic line, then the machine's `saveState()` in V8's structured-clone
+ * serialization (typed arrays and all). Written to a temporary file, fsynced, renamed.
+ * TODO(state module): replace with the versioned, section-based format of src-emulator/state/.
+ */
+const SAVED_STATE_MAGIC = Buffer.from('BOXWOOD-SAVED-STATE v1\n');
+
+function readSavedState(path: string): MachineState {
+  const data = readFileSync(path);
+  if (!data.subarray(0, SAVED_STATE_MAGIC.length).equals(SAVED_STATE_MAGIC)) throw new Error(`${path}: not a Boxwood saved state`);
+  return deserialize(data.subarray(SAVED_STATE_MAGIC.length)) as MachineState;
+}
+
+async function saveAndExit(path: string): Promise<void> {
+  const m = machine;
+  if (!m) return fail('save failed', new Error('no machine is running'));
+  try {
+    m.pause();
+    paused = true;
+    // Let the run loop leave its slice so the state is taken between instructions.
+    for (let i = 0; i < 200 && m.state === 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+    const body = serialize(m.saveState());
+    const tmp = `${path}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, SAVED_STATE_MAGIC);
+      writeSync(fd, body);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    log(`saved the machine state to ${path} (${body.length} bytes)`);
+    // Powering off flushes and closes the disks, so they match the saved state.
+    m.stop();
+    sendControl({ type: 'saved' });
+    exitSoon(0);
+  } catch (err) {
+    fail('save failed', err);
+  }
+}
+
 /** Disk paths in vm.json are relative to the VM folder, so a copied folder is a working VM. */
 function resolveConfig(config: MachineConfig, vmDir: string): MachineConfig {
   const disks: DiskAttachment[] = config.disks.map((d) => ({
@@ -135,7 +179,7 @@ function exitSoon(code: number): void {
   setTimeout(() => process.exit(code), 50);
 }
 
-async function boot(vmId: string, vmDir: string, config: MachineConfig): Promise<void> {
+async function boot(vmId: string, vmDir: string, config: MachineConfig, restorePath?: string): Promise<void> {
   if (machine || booting) {
     log('boot ignored: a machine already runs in this process');
     return;
@@ -161,8 +205,14 @@ async function boot(vmId: string, vmDir: string, config: MachineConfig): Promise
       sendControl({ type: 'poweroff', reason });
       exitSoon(0);
     });
+    if (restorePath) {
+      log(`restoring the saved state ${restorePath}`);
+      m.loadState(readSavedState(restorePath));
+      // Running on from the saved state changes the disks: that state cannot be used again.
+      rmSync(restorePath, { force: true });
+    }
     frameTimer = setInterval(pumpDisplay, FRAME_INTERVAL_MS);
-    sendControl({ type: 'booted' });
+    sendControl({ type: 'booted', restored: !!restorePath });
     run(m);
   } catch (err) {
     fail('boot failed', err);
@@ -189,7 +239,10 @@ function onControl(raw: unknown, ports: MessagePortLike[] = []): void {
   }
   switch (m.type) {
     case 'boot':
-      void boot(m.vmId, m.vmDir, m.config);
+      void boot(m.vmId, m.vmDir, m.config, m.restorePath);
+      return;
+    case 'save':
+      void saveAndExit(m.path);
       return;
     case 'pause':
       machine?.pause();

@@ -14,7 +14,10 @@ import type { MachineConfig } from '../machine/config';
 // ------------------------------------------------------------------------------------ control
 
 export type HostToGuest =
-  | { type: 'boot'; vmId: string; vmDir: string; config: MachineConfig }
+  /** `restorePath`: a saved state to load instead of booting from scratch (deleted once loaded). */
+  | { type: 'boot'; vmId: string; vmDir: string; config: MachineConfig; restorePath?: string }
+  /** Save the whole machine to `path`, then power off (the VM becomes 'saved'). */
+  | { type: 'save'; path: string }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'reset' }
@@ -26,7 +29,9 @@ export type HostToGuest =
 export type GuestToHost =
   /** The process is up and waits for `boot`. */
   | { type: 'ready'; pid: number }
-  | { type: 'booted' }
+  | { type: 'booted'; restored: boolean }
+  /** The state is on disk; the process exits next. */
+  | { type: 'saved' }
   | { type: 'paused' }
   | { type: 'resumed' }
   /** The guest turned the machine off (ACPI, or power-off obeyed); the process exits next. */

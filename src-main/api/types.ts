@@ -83,7 +83,7 @@ export interface MediaProbeResult {
   description: string;
 }
 
-export const VM_ACTIONS = ['start', 'pause', 'resume', 'reset', 'power-button', 'power-off'] as const;
+export const VM_ACTIONS = ['start', 'pause', 'resume', 'reset', 'power-button', 'power-off', 'save-state', 'discard-state'] as const;
 export type VmAction = (typeof VM_ACTIONS)[number];
 
 export interface BoxwoodApi {

@@ -32,6 +32,10 @@ interface Runtime {
   exitExpected: boolean;
   lastError: string | null;
   bootTimer: ReturnType<typeof setTimeout> | null;
+  /** The guest reported its state safely on disk. */
+  savedOk: boolean;
+  /** The saved state the next boot restores. */
+  restorePath?: string | null;
 }
 
 export interface HypervisorOptions {
@@ -106,6 +110,7 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
         exitExpected: false,
         lastError: entry?.ok ? (entry.vm.lastError ?? null) : null,
         bootTimer: null,
+        savedOk: false,
       };
       rt.lifecycle.onChange(() => this.emit('changed'));
       this.runtimes.set(id, rt);
@@ -234,14 +239,43 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
         if (!isLive(state)) refuse();
         this.powerOff(rt);
         break;
+      case 'save-state':
+        if (state !== 'running' && state !== 'paused') refuse();
+        this.saveState(e, rt);
+        break;
+      case 'discard-state':
+        if (state !== 'saved') refuse();
+        rmSync(savedStatePath(e.folder), { force: true });
+        this.rest(id, rt, 'stopped');
+        break;
     }
     return this.summary(id);
   }
 
+  private saveState(e: LibraryEntry & { ok: true }, rt: Runtime): void {
+    const guest = rt.guest;
+    if (!guest) return;
+    rt.lifecycle.to('saving');
+    rt.exitExpected = true;
+    rt.savedOk = false;
+    mkdirSync(join(e.folder, 'snapshots'), { recursive: true });
+    this.logLine(rt, 'saving the machine state');
+    guest.send({ type: 'save', path: savedStatePath(e.folder) });
+    setTimeout(() => {
+      if (rt.guest === guest && !rt.savedOk) {
+        rt.lastError = 'saving the machine state did not finish within 60 s';
+        guest.kill();
+      }
+    }, 60_000).unref();
+  }
+
   private start(e: LibraryEntry & { ok: true }, rt: Runtime): void {
+    const restore = rt.lifecycle.state === 'saved' && existsSync(savedStatePath(e.folder));
     rt.lifecycle.to('starting');
     rt.exitExpected = false;
+    rt.savedOk = false;
     rt.lastError = null;
+    rt.restorePath = restore ? savedStatePath(e.folder) : null;
     const logs = join(e.folder, 'logs');
     mkdirSync(logs, { recursive: true });
     pruneLogs(logs);
@@ -275,7 +309,7 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
         // Re-read the file: the config the user sees is the one that boots.
         try {
           const fresh = this.okEntry(e.id);
-          guest.send({ type: 'boot', vmId: e.id, vmDir: fresh.folder, config: fresh.vm.machine });
+          guest.send({ type: 'boot', vmId: e.id, vmDir: fresh.folder, config: fresh.vm.machine, restorePath: rt.restorePath ?? undefined });
         } catch (err) {
           rt.lastError = (err as Error).message;
           guest.kill();
@@ -284,7 +318,13 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
       case 'booted':
         if (rt.bootTimer) clearTimeout(rt.bootTimer);
         if (rt.lifecycle.state === 'starting') rt.lifecycle.to('running');
-        this.logLine(rt, 'machine running');
+        this.logLine(rt, m.restored ? 'machine running from its saved state' : 'machine running');
+        // If the app dies now, the VM is found aborted next time, as it was not shut down.
+        this.persist(e.id, 'aborted', 'Boxwood ended while the VM was running');
+        break;
+      case 'saved':
+        rt.savedOk = true;
+        this.logLine(rt, 'machine state saved');
         break;
       case 'paused':
       case 'resumed':
@@ -307,7 +347,12 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     if (rt.bootTimer) clearTimeout(rt.bootTimer);
     rt.guest = null;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    if (rt.exitExpected && !rt.lastError && code === 0) {
+    if (rt.savedOk && code === 0) {
+      this.logLine(rt, `guest process ${how}`);
+      this.rest(id, rt, 'saved');
+    } else if (rt.lifecycle.state === 'saving') {
+      this.abort(id, rt, rt.lastError ?? `saving the machine state failed: the guest process ${how}`);
+    } else if (rt.exitExpected && !rt.lastError && code === 0) {
       this.logLine(rt, `guest process ${how}`);
       this.rest(id, rt, 'stopped');
     } else if (rt.exitExpected && !rt.lastError && signal && rt.lifecycle.state !== 'starting') {
@@ -325,20 +370,25 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     this.rest(id, rt, 'aborted');
   }
 
-  private rest(id: string, rt: Runtime, state: 'stopped' | 'aborted'): void {
+  private rest(id: string, rt: Runtime, state: 'stopped' | 'aborted' | 'saved'): void {
     rt.log?.end();
     rt.log = null;
     if (rt.lifecycle.state !== state) rt.lifecycle.to(state);
+    this.persist(id, state, state === 'aborted' ? rt.lastError : null);
+    this.emit('changed');
+  }
+
+  /** Records the resting state in vm.json (never touching a file that does not read cleanly). */
+  private persist(id: string, state: 'stopped' | 'aborted' | 'saved', error: string | null): void {
     try {
       this.library.update(id, (vm) => {
         vm.lastState = state;
-        if (state === 'aborted' && rt.lastError) vm.lastError = rt.lastError;
+        if (error) vm.lastError = error;
         else delete vm.lastError;
       });
     } catch {
       /* a vm.json that became unreadable stays untouched; the state is still shown */
     }
-    this.emit('changed');
   }
 
   private powerOff(rt: Runtime): void {
@@ -368,6 +418,11 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
       }
     }
   }
+}
+
+/** Where a VM's saved state lives (see the guest's saveAndExit). */
+export function savedStatePath(folder: string): string {
+  return join(folder, 'snapshots', 'saved.state');
 }
 
 function newestLog(folder: string): string | null {

@@ -204,14 +204,16 @@ test('drop an ISO on the window and attach it; a non-image is refused', { skip, 
   await alert.getByRole('button', { name: 'Dismiss' }).click();
 });
 
-test('start the demo VM, watch its screen and serial console, type into it, pause, resume', { skip, timeout: 180_000 }, async () => {
+test('start the demo VM, watch its screen and serial console, type into it, pause, resume, save and restore', { skip, timeout: 180_000 }, async () => {
   await select('Boxwood Demo');
   await page.getByRole('button', { name: 'Start' }).click();
   await page.waitForFunction(() => document.querySelector('[aria-selected="true"] [data-state]')?.getAttribute('data-state') === 'running', null, { timeout: 90_000 });
   const screenText = page.getByTestId('screen-text');
   await page.waitForFunction(() => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 90_000 });
   const console_ = page.getByTestId('serial-console');
-  await console_.getByText('hello from COM1').waitFor({ timeout: 30_000 });
+  const consoleShows = (text: string) =>
+    page.waitForFunction((t) => (document.querySelector('[data-testid="serial-console"] .xterm-rows')?.textContent ?? '').includes(t), text, { timeout: 30_000 });
+  await consoleShows('hello from COM1');
   await shot('06-demo-text');
 
   // the uptime counter in the corner keeps changing the screen
@@ -223,7 +225,7 @@ test('start the demo VM, watch its screen and serial console, type into it, paus
   await page.getByTestId('capture-state').getByText('Right Ctrl').waitFor();
   await page.keyboard.type('hi there', { delay: 30 });
   await page.waitForFunction(() => /> hi there/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
-  await console_.getByText('hi there').waitFor();
+  await consoleShows('hi there');
   await page.keyboard.press('ControlRight');
   await page.getByTestId('capture-state').getByText('Click the screen').waitFor();
 
@@ -247,6 +249,18 @@ test('start the demo VM, watch its screen and serial console, type into it, paus
   await shot('09-paused');
   await page.getByRole('button', { name: 'Resume' }).click();
   await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor();
+
+  // save the state, then carry on from it: what was typed is still on the screen
+  await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
+  await page.keyboard.type('kept', { delay: 30 });
+  await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  await page.keyboard.press('ControlRight');
+  await page.getByRole('button', { name: 'Save state' }).click();
+  await state('Boxwood Demo').and(page.locator('[data-state="saved"]')).waitFor({ timeout: 60_000 });
+  await shot('10-saved');
+  await page.getByRole('button', { name: 'Start (restore saved state)' }).click();
+  await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor({ timeout: 60_000 });
+  await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
 });
 
 test('isolation: killing one guest process aborts that VM with its log; another VM keeps running', { skip, timeout: 180_000 }, async () => {
@@ -272,7 +286,7 @@ test('isolation: killing one guest process aborts that VM with its log; another 
   assert.match(await notice.innerText(), /SIGKILL/);
   await notice.getByRole('button', { name: 'Show log' }).click();
   assert.match(await notice.getByRole('textbox', { name: 'VM log' }).inputValue(), /VM aborted/);
-  await shot('10-aborted');
+  await shot('11-aborted');
   // the other VM did not notice
   assert.equal(await state('Wizard VM').getAttribute('data-state'), 'running');
   assert.equal(guestPid(await vmId('Wizard VM')), otherPid);
@@ -284,5 +298,5 @@ test('power off', { skip, timeout: 60_000 }, async () => {
   await state('Wizard VM').and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 });
   await page.getByTestId('vm-off').waitFor();
   assert.equal(guestPid(await vmId('Wizard VM')), null);
-  await shot('11-powered-off');
+  await shot('12-powered-off');
 });

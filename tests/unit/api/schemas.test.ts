@@ -30,7 +30,7 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
   },
   addExistingVm: { good: [['/home/me/VMs/x']], bad: [[], ['x'], [42], ['']] },
   control: {
-    good: [[id, 'start'], [id, 'pause'], [id, 'resume'], [id, 'reset'], [id, 'power-button'], [id, 'power-off']],
+    good: [[id, 'start'], [id, 'pause'], [id, 'resume'], [id, 'reset'], [id, 'power-button'], [id, 'power-off'], [id, 'save-state'], [id, 'discard-state']],
     bad: [[id], [id, 'explode'], ['../../etc', 'start'], ['0123456789ABCDEF', 'start'], [id, 'start', 'extra']],
   },
   attachMedia: { good: [[id, '/tmp/a.iso']], bad: [[id], [id, 'a.iso'], ['zz', '/tmp/a.iso']] },

@@ -77,6 +77,8 @@ test('one guest process per VM; a killed guest aborts only its VM, with its log 
     assert.equal(hv.summary(demo.id).lastError, null);
     hv.control(demo.id, 'power-off');
     await waitFor(hv, demo.id, 'stopped');
+    assert.throws(() => hv.control(demo.id, 'save-state'), /cannot save-state/);
+    assert.throws(() => hv.control(demo.id, 'discard-state'), /cannot discard-state/);
 
     // with everything off, the library can move; the choice is remembered
     const info = hv.setLibraryPath(join(dir, 'lib2'));
