@@ -53,7 +53,7 @@ export class AcpiPm extends PciDevice {
     this.writeMask[0x40] = 0xc0;
     this.writeMask[0x41] = 0xff;
     this.writeMask[0x80] = 0x01;
-    for (const r of [0x90, 0x91, 0x92, 0x93, 0xd2]) this.writeMask[r] = 0xff;
+    for (const r of [0x58, 0x59, 0x5a, 0x5b, 0x90, 0x91, 0x92, 0x93, 0xd2]) this.writeMask[r] = 0xff;
     this.set32(0x40, ACPI_PM_BASE | 1);
     this.config[0x80] = 0x01;
     this.config[0x3c] = ACPI_SCI_IRQ;
@@ -77,6 +77,10 @@ export class AcpiPm extends PciDevice {
         this.apmCnt = v;
         if (v === ACPI_ENABLE) this.cnt |= CNT_SCI_EN;
         else if (v === ACPI_DISABLE) this.cnt &= ~CNT_SCI_EN;
+        // With APMC_EN (DEVACTB bit 25) a real board raises an SMI here. We have no SMM; firmware that
+        // waits for its handler to acknowledge through the APM status port (SeaBIOS writes 0 there)
+        // sees that acknowledgement at once.
+        if (this.config[0x5b] & 0x02) this.apmSts = 0;
       },
     });
     this.remapPm();

@@ -188,3 +188,31 @@ test('ACPI PM: timer overflow status with TMR_EN', () => {
   assert.equal(t.irq.level(9), true);
   assert.equal(t.io.in16(0xb000) & 1, 1);
 });
+
+test('SMRAM D_OPEN exposes RAM under the VGA window and closing restores the VGA mapping', () => {
+  const t = setup();
+  const vga = { read8: () => 0x77, write8: () => {} };
+  t.mem.mapMmio(0xa0000, 0x20000, vga);
+  assert.equal(t.rd8(0, 0, 0x72), 0x02);
+  t.wr8(0, 0, 0x72, 0x4a); // D_OPEN | G_SMRAME
+  t.mem.write8(0xa8000, 0x12);
+  assert.equal(t.mem.read8(0xa8000), 0x12);
+  t.wr8(0, 0, 0x72, 0x0a);
+  assert.equal(t.mem.read8(0xa8000), 0x77);
+  t.wr8(0, 0, 0x72, 0x5a); // D_LCK: D_OPEN cannot be set
+  assert.equal(t.rd8(0, 0, 0x72) & 0x40, 0);
+  assert.equal(t.mem.read8(0xa8000), 0x77);
+});
+
+test('APM control/status ports: with APMC_EN the "SMI" is acknowledged through the status port (SeaBIOS SMM handshake)', () => {
+  const t = setup();
+  const acpi = new AcpiPm(t.io, t.irq.sharedLine(9), t.clock);
+  t.bus.attach(acpi, 1, 3);
+  t.io.out8(0xb3, 0x01);
+  t.io.out8(0xb2, 0x00);
+  assert.equal(t.io.in8(0xb3), 0x01, 'no APMC_EN: nothing answers');
+  t.wr32(1, 3, 0x58, t.rd32(1, 3, 0x58) | (1 << 25));
+  t.io.out8(0xb2, 0x00);
+  assert.equal(t.io.in8(0xb3), 0x00);
+  assert.equal(t.io.in8(0xb2), 0x00);
+});
