@@ -177,3 +177,46 @@ test('INT 15h/1Ah/11h system services from a real-mode program', { skip: hasNasm
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const APM_OFF = `
+bits 16
+org 0x7c00
+  mov ax, 0x5300
+  xor bx, bx
+  int 0x15
+  jc fail
+  cmp bx, 0x504d
+  jne fail
+  mov ax, 0x5301
+  xor bx, bx
+  int 0x15
+  mov ax, 0x5307
+  mov bx, 1
+  mov cx, 3
+  int 0x15
+fail:
+  mov al, 0x11
+  out 0xf4, al
+  hlt
+times 510-($-$$) db 0
+dw 0xaa55
+`;
+
+test('APM 1.2 installation check and set power state off (5307h) power the machine off', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-sys-'));
+  try {
+    const img = join(dir, 'disk.img');
+    const disk = new Uint8Array(1024 * 1024);
+    disk.set(assemble(dir, APM_OFF));
+    writeFileSync(img, disk);
+    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
+    const { m } = await bootMachine(config);
+    const events: string[] = [];
+    m.on('poweroff', () => events.push('poweroff'));
+    runUntil(m, () => m.state === 'off', 200);
+    assert.deepEqual(events, ['poweroff']);
+    assert.equal(m.exitCode, null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
