@@ -86,6 +86,23 @@ test('El Torito hard-disk emulation: the boot image becomes drive 80h with the g
   assert.match(serial(), /WAIT a> DONE$/);
 }));
 
+test('floppy boot: drive 00h, CHS over 18 sectors and 2 heads', { skip: hasNasm ? false : 'needs nasm' }, withDir(async (dir) => {
+  const floppy = new Uint8Array(1474560);
+  floppy.set(diskImage(assemble(dir, PROGRAM)).subarray(0, 512));
+  const put = (lba: number, s: string) => floppy.set(new TextEncoder().encode(s + '\0'), lba * 512);
+  put(1, 'S1 ');
+  put(2, 'S2 ');
+  put(18, 'S63 ');
+  const img = join(dir, 'floppy.img');
+  writeFileSync(img, floppy);
+  const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['floppy'], disks: [{ kind: 'floppy', path: img }] });
+  const { m, serial } = await bootMachine(config);
+  runUntil(m, () => serial().includes('WAIT'), 300);
+  assert.match(serial(), /^S1 S2 S63 \d WAIT $/);
+  // Equipment word: one floppy drive.
+  assert.equal(m.mem.read16(0x410) & 0xc1, 0x01);
+}));
+
 test('ISO without a boot record: the BIOS names the file and the fault', { skip: hasXorriso ? false : 'needs xorriso' }, withDir(async (dir) => {
   const root = join(dir, 'root');
   mkdirSync(root);
