@@ -32,14 +32,15 @@ export class IrqRouter {
   }
 
   private readonly sourceMasks = new Uint32Array(24);
-  private sourceCount = 0;
+  private readonly sourceCounts = new Uint8Array(24);
 
   /**
    * A line for one of several devices sharing ISA/PCI line `n` (COM1 and COM3 on IRQ 4, PCI functions
    * on one PIRQ): the line is asserted while any of its sources is (wire-OR).
    */
   sharedLine(n: number): IrqLine {
-    const bit = 1 << (this.sourceCount++ % 32);
+    if (this.sourceCounts[n] >= 32) throw new Error(`irq: more than 32 devices share line ${n}`);
+    const bit = (1 << this.sourceCounts[n]++) >>> 0;
     const update = (level: boolean) => {
       const before = this.sourceMasks[n];
       const after = level ? before | bit : before & ~bit;
