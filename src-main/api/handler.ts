@@ -5,7 +5,7 @@
 import type { Hypervisor } from '../hypervisor/hypervisor';
 import type { CreateVmSpec } from '../hypervisor/library';
 import { validateCall } from './schemas';
-import type { BoxwoodApi, NewVmSpec, VmAction } from './types';
+import type { BoxwoodApi, NewVmSpec, VmAction, VmChanges } from './types';
 
 export type ApiHandler = (method: unknown, params: unknown) => Promise<unknown>;
 
@@ -20,6 +20,9 @@ export function createApiHandler(hv: Hypervisor): ApiHandler {
     probeMedia: async (path: string) => hv.probe(path),
     readLog: async (id: string) => hv.readLog(id),
     setLibraryPath: async (folder: string) => hv.setLibraryPath(folder),
+    updateVm: async (id: string, changes: VmChanges) => hv.updateVm(id, changes),
+    detachMedia: async (id: string, index: number) => hv.detachMedia(id, index),
+    removeVm: async (id: string, deleteFiles: boolean) => hv.removeVm(id, deleteFiles),
   };
   return async (method, params) => {
     const call = validateCall(method, params);

@@ -30,6 +30,14 @@ export const newVmSpecSchema = z.strictObject({
   floppyPath: hostPathSchema.nullable().optional(),
 });
 
+export const vmChangesSchema = z.strictObject({
+  name: z.string().trim().min(1).max(120).optional(),
+  osType: z.string().min(1).max(40).optional(),
+  memoryMiB: z.number().int().min(1).max(3584).optional(),
+  cpus: z.number().int().min(1).max(256).optional(),
+  vramMiB: z.number().int().min(1).max(256).optional(),
+});
+
 /** Arguments of each method, as a tuple. */
 export const apiParamSchemas = {
   hostInfo: z.tuple([]),
@@ -41,6 +49,9 @@ export const apiParamSchemas = {
   probeMedia: z.tuple([hostPathSchema]),
   readLog: z.tuple([vmIdSchema]),
   setLibraryPath: z.tuple([hostPathSchema]),
+  updateVm: z.tuple([vmIdSchema, vmChangesSchema]),
+  detachMedia: z.tuple([vmIdSchema, z.number().int().min(0).max(7)]),
+  removeVm: z.tuple([vmIdSchema, z.boolean()]),
 } satisfies Record<ApiMethod, z.ZodType>;
 
 export const API_METHODS = Object.keys(apiParamSchemas) as ApiMethod[];

@@ -31,6 +31,8 @@ export interface VmSummary {
   lastError: string | null;
   /** The newest log file (absolute path), if any. */
   logFile: string | null;
+  /** Added from outside the library folder (so it can be removed without deleting it). */
+  external: boolean;
 }
 
 /** A VM folder whose vm.json could not be read; listed so the user sees what is wrong. */
@@ -39,6 +41,7 @@ export interface BrokenVm {
   ok: false;
   folder: string;
   error: string;
+  external: boolean;
 }
 
 export type VmListEntry = VmSummary | BrokenVm;
@@ -75,6 +78,15 @@ export interface NewVmSpec {
   floppyPath?: string | null;
 }
 
+/** What can be changed on a VM that is off. */
+export interface VmChanges {
+  name?: string;
+  osType?: string;
+  memoryMiB?: number;
+  cpus?: number;
+  vramMiB?: number;
+}
+
 export interface MediaProbeResult {
   path: string;
   kind: DiskKind;
@@ -97,6 +109,12 @@ export interface BoxwoodApi {
   probeMedia(path: string): Promise<MediaProbeResult>;
   /** The tail of the VM's newest log. */
   readLog(id: string): Promise<string>;
+  /** Changes a VM's settings (it must be off). */
+  updateVm(id: string, changes: VmChanges): Promise<VmSummary>;
+  /** Detaches the medium at `index` in the VM's media list (it must be off); the file stays. */
+  detachMedia(id: string, index: number): Promise<VmSummary>;
+  /** Deletes the VM's folder, or (for a folder added from elsewhere, with deleteFiles false) forgets it. */
+  removeVm(id: string, deleteFiles: boolean): Promise<void>;
   /** Moves the library to another folder (kept in the preferences); refused while a VM runs. */
   setLibraryPath(folder: string): Promise<HostInfo>;
 }

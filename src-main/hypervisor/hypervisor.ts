@@ -16,7 +16,7 @@ import { probeMedia, type MediaProbe } from './media-probe';
 import type { GuestProcess, GuestSpawner } from './guest-process';
 import type { PrefsStore } from './prefs';
 import type { GuestToHost } from '../../src-emulator/guest/protocol';
-import type { HostInfo, VmAction, VmListEntry, VmSummary } from '../api/types';
+import type { HostInfo, VmAction, VmChanges, VmListEntry, VmSummary } from '../api/types';
 import { OS_PRESETS } from '../api/presets';
 
 const LOGS_KEPT = 5;
@@ -119,7 +119,7 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
   }
 
   private summarize(e: LibraryEntry): VmListEntry {
-    if (!e.ok) return { id: e.id, ok: false, folder: e.folder, error: e.error };
+    if (!e.ok) return { id: e.id, ok: false, folder: e.folder, error: e.error, external: this.library.isExtra(e.id) };
     const rt = this.runtime(e.id, e);
     return {
       id: e.id,
@@ -134,6 +134,7 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
       media: e.vm.machine.disks.map((d) => ({ kind: d.kind, path: d.path, format: d.format })),
       lastError: rt.lastError,
       logFile: rt.logFile ?? newestLog(e.folder),
+      external: this.library.isExtra(e.id),
     };
   }
 
@@ -187,6 +188,44 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     });
     this.emit('changed');
     return this.summary(id);
+  }
+
+  private requireOff(id: string, what: string): void {
+    const rt = this.runtimes.get(id);
+    if (rt && (isLive(rt.lifecycle.state) || rt.lifecycle.state === 'saved')) {
+      throw new Error(`${what} needs the VM off (it is ${rt.lifecycle.state}${rt.lifecycle.state === 'saved' ? '; discard the saved state first' : ''})`);
+    }
+  }
+
+  updateVm(id: string, changes: VmChanges): VmSummary {
+    this.okEntry(id);
+    this.requireOff(id, 'changing settings');
+    this.library.update(id, (vm) => {
+      if (changes.name !== undefined) vm.name = changes.name.trim();
+      if (changes.osType !== undefined) vm.osType = changes.osType;
+      if (changes.memoryMiB !== undefined) vm.machine.memoryMiB = changes.memoryMiB;
+      if (changes.cpus !== undefined) vm.requestedCpus = changes.cpus;
+      if (changes.vramMiB !== undefined) vm.machine.display.vramMiB = changes.vramMiB;
+    });
+    this.emit('changed');
+    return this.summary(id);
+  }
+
+  detachMedia(id: string, index: number): VmSummary {
+    const e = this.okEntry(id);
+    this.requireOff(id, 'detaching media');
+    if (index >= e.vm.machine.disks.length) throw new Error(`no medium number ${index + 1} on '${e.vm.name}'`);
+    this.library.update(id, (vm) => void vm.machine.disks.splice(index, 1));
+    this.emit('changed');
+    return this.summary(id);
+  }
+
+  removeVm(id: string, deleteFiles: boolean): void {
+    if (!this.library.get(id)) throw new Error(`no VM with id ${id}`);
+    this.requireOff(id, 'removing a VM');
+    this.library.remove(id, deleteFiles);
+    this.runtimes.delete(id);
+    this.emit('changed');
   }
 
   readLog(id: string): string {

@@ -8,7 +8,7 @@
  * never written to; every write re-reads and validates the file first and replaces it atomically.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write';
 import { readVmFile, serializeVmFile, VM_FILE, VM_FORMAT_VERSION, VmFileError, type VmFile } from './vm-file';
@@ -211,6 +211,30 @@ export class VmLibrary {
     const entry = this.read(real);
     this.entries.set(entry.id, entry);
     return entry;
+  }
+
+  /** True when the folder was added from outside the library root. */
+  isExtra(id: string): boolean {
+    const e = this.entries.get(id);
+    return !!e && this.prefs.get('extraVmFolders').some((f) => resolve(f) === resolve(e.folder));
+  }
+
+  /**
+   * Takes a VM out of the library. `deleteFiles` deletes its folder (only a folder that holds a
+   * vm.json, so a wrong id can never wipe something else); otherwise an added folder is just
+   * forgotten, and a folder inside the library root cannot be forgotten without deleting it.
+   */
+  remove(id: string, deleteFiles: boolean): void {
+    const e = this.entries.get(id);
+    if (!e) throw new Error(`no VM with id ${id}`);
+    const extra = this.isExtra(id);
+    if (!deleteFiles && !extra) throw new Error(`${e.folder} is inside the library folder; it can only be deleted`);
+    if (deleteFiles) {
+      if (!existsSync(join(e.folder, VM_FILE))) throw new Error(`${e.folder}: has no ${VM_FILE}; not deleting it`);
+      rmSync(e.folder, { recursive: true, force: true });
+    }
+    if (extra) this.prefs.set('extraVmFolders', this.prefs.get('extraVmFolders').filter((f) => resolve(f) !== resolve(e.folder)));
+    this.entries.delete(id);
   }
 
   /** Where uploaded images (web twin) are kept. */

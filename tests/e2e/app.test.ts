@@ -300,3 +300,46 @@ test('power off', { skip, timeout: 60_000 }, async () => {
   assert.equal(guestPid(await vmId('Wizard VM')), null);
   await shot('12-powered-off');
 });
+
+test('change settings, detach media, delete a VM', { skip, timeout: 60_000 }, async () => {
+  await select('Wizard VM');
+  await page.getByRole('button', { name: 'Settings…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Settings of Wizard VM' });
+  await dialog.getByRole('slider', { name: 'Memory', exact: true }).fill('48');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByText('48 MiB', { exact: true }).waitFor();
+  await page.getByRole('button', { name: /^Detach CD\/DVD/ }).click();
+  await page.getByTestId('vm-media').getByText(/tiny-live\.iso/).waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Remove…' }).click();
+  await page.getByRole('dialog', { name: 'Remove Wizard VM' }).getByRole('button', { name: 'Delete VM and its files' }).click();
+  await vmCard('Wizard VM').waitFor({ state: 'detached' });
+  assert.ok(!existsSync(join(dir, 'library', 'Wizard VM')));
+});
+
+test('from the keyboard alone: create a VM from a dropped ISO with the wizard', { skip, timeout: 60_000 }, async () => {
+  await dropFile('live-cd.iso', makeIso());
+  const offer = page.getByRole('dialog', { name: 'Use this image' });
+  await offer.waitFor();
+  // the offer's buttons are reachable with Tab; Enter presses the focused one
+  const create = offer.getByRole('button', { name: 'Create a VM from it…' });
+  for (let i = 0; i < 6 && !(await create.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  const wizard = page.getByRole('dialog', { name: 'New virtual machine' });
+  await wizard.waitFor();
+  assert.equal(await wizard.getByLabel('Name').inputValue(), 'live-cd');
+  assert.match(await wizard.getByRole('textbox', { name: 'CD/DVD image (ISO)', exact: true }).inputValue(), /live-cd\.iso$/);
+  await wizard.getByLabel('Name').focus();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' VM');
+  await page.keyboard.press('Enter'); // submits the form
+  await wizard.waitFor({ state: 'hidden' });
+  await page.getByRole('heading', { level: 2, name: 'live-cd VM' }).waitFor();
+  assert.match(await page.getByTestId('vm-media').innerText(), /CD\/DVD: .*live-cd\.iso/);
+  // the library list moves with the arrow keys
+  await vmCard('live-cd VM').focus();
+  await page.keyboard.press('ArrowUp');
+  const selected = page.locator('[role="option"][aria-selected="true"]');
+  assert.notEqual(await selected.getAttribute('data-vm-id'), await vmId('live-cd VM'));
+  await shot('13-keyboard');
+});

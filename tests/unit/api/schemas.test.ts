@@ -37,6 +37,12 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
   probeMedia: { good: [['/tmp/a.iso']], bad: [[], ['a.iso'], [{}]] },
   readLog: { good: [[id]], bad: [[], ['nope'], [id, id]] },
   setLibraryPath: { good: [['/home/me/VMs']], bad: [[], ['VMs'], ['/a', '/b']] },
+  updateVm: {
+    good: [[id, {}], [id, { name: 'New name', memoryMiB: 64 }], [id, { osType: 'linux', cpus: 2, vramMiB: 8 }]],
+    bad: [[id], [id, { name: '' }], [id, { memoryMiB: 0 }], [id, { disks: [] }], ['x', {}]],
+  },
+  detachMedia: { good: [[id, 0], [id, 7]], bad: [[id], [id, -1], [id, 8], [id, 1.5], [id, '0']] },
+  removeVm: { good: [[id, true], [id, false]], bad: [[id], [id, 'yes'], ['x', true]] },
 };
 
 test('every API method has validation cases here', () => {
