@@ -144,6 +144,20 @@ export function buildBiosRom(): BiosRom {
   // Unclaimed master IRQ: EOI.
   a.label('irq_master');
   a.db(0x50, 0xb0, 0x20, 0xe6, 0x20, 0x58, 0xcf);
+  // IRQ7 may be spurious: EOI only when the in-service bit is really set (OCW3 read ISR).
+  a.label('irq7');
+  a.db(0x50, 0xb0, 0x0b, 0xe6, 0x20, 0xe4, 0x20, 0xa8, 0x80); // push ax; mov al,0Bh; out 20h,al; in al,20h; test al,80h
+  a.rel8(0x74, 'irq7_done');
+  a.db(0xb0, 0x20, 0xe6, 0x20);
+  a.label('irq7_done');
+  a.db(0x58, 0xcf);
+  // IRQ15 likewise on the slave; a spurious one still needs the master's cascade EOI.
+  a.label('irq15');
+  a.db(0x50, 0xb0, 0x0b, 0xe6, 0xa0, 0xe4, 0xa0, 0xa8, 0x80);
+  a.rel8(0x74, 'irq15_master');
+  a.db(0xb0, 0x20, 0xe6, 0xa0);
+  a.label('irq15_master');
+  a.db(0xb0, 0x20, 0xe6, 0x20, 0x58, 0xcf);
   // Unclaimed slave IRQ: acknowledge the RTC (harmless for others), EOI both.
   a.label('irq_slave');
   a.db(0x50, 0xb0, 0x0c, 0xe6, 0x70, 0xe4, 0x71); // mov al,0Ch; out 70h,al; in al,71h
@@ -199,6 +213,8 @@ export function buildBiosRom(): BiosRom {
   vectors[0x09] = a.addr('irq1');
   for (let v = 0x0a; v <= 0x0f; v++) vectors[v] = a.addr('irq_master');
   for (let v = 0x70; v <= 0x77; v++) vectors[v] = a.addr('irq_slave');
+  vectors[0x0f] = a.addr('irq7');
+  vectors[0x77] = a.addr('irq15');
 
   // Fixed data.
   // Diskette parameter table (1.44 MB): specify bytes, motor off delay, 512-byte sectors, 18 spt, gap, DTL, format gap, fill, settle, motor start.
