@@ -199,7 +199,7 @@ export function createImage(path: string, format: ImageFormat, size: number, opt
     case 'vhd':
       return VhdImage.create(path, size, opts);
     case 'vhdx':
-      return VhdxImage.create(path);
+      return VhdxImage.create(path, size, opts);
     default:
       throw new DiskError(path, `unknown image format '${format}'`);
   }

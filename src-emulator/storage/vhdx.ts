@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { DiskError } from './block-device';
-import { readBacking, uuidToString, type BlockStatus, type CheckResult, type DiskImage, type ImageInfo } from './disk-image';
-import { HostFile, ascii, dv, getU64LE } from './host-file';
+import { randomUuidBytes, readBacking, uuidToString, type BlockStatus, type CheckResult, type DiskImage, type ImageInfo } from './disk-image';
+import { HostFile, ascii, dv, getU64LE, setU64LE } from './host-file';
 import type { CreateOptions, OpenContext } from './open';
 import { checkRange } from './raw';
 
@@ -51,17 +51,30 @@ function guid(b: Uint8Array, o: number): string {
   return uuidToString(x);
 }
 
+function guidBytes(g: string): Uint8Array {
+  const h = g.replace(/-/g, '');
+  const x = Uint8Array.from({ length: 16 }, (_, i) => parseInt(h.slice(i * 2, i * 2 + 2), 16));
+  return new Uint8Array([x[3], x[2], x[1], x[0], x[5], x[4], x[7], x[6], ...x.subarray(8)]);
+}
+
 /**
- * Hyper-V's VHDX, read-only: headers and region tables (CRC-32C), metadata, the BAT with sector
+ * Hyper-V's VHDX: headers and region tables (CRC-32C), metadata, the BAT with sector
  * bitmaps for differencing disks, and log replay. A log left by a writer that died is replayed
- * into an in-memory overlay, so the image reads as its writer meant it without Boxwood writing to
- * a file it only reads.
+ * into an in-memory overlay for read-only opens, and into the file (then cleared) for
+ * read-write ones. Writing covers dynamic and fixed disks: new blocks go at the end of the file
+ * (1 MiB aligned, sparse), data first and the 8-byte BAT entry after; differencing VHDX is
+ * read-only here.
  */
 export class VhdxImage implements DiskImage {
   readonly format = 'vhdx' as const;
   readonly path: string;
-  readonly readOnly = true;
+  readonly readOnly: boolean;
   backing: DiskImage | null = null;
+  private header!: Uint8Array;
+  private batRegion = 0;
+  private nextFree = 0;
+  private headersUpdated = false;
+  private headerSlot = 64 * KiB;
   size = 0;
   private blockSize = 0;
   private logicalSector = 512;
@@ -77,8 +90,9 @@ export class VhdxImage implements DiskImage {
   private parentPaths: string[] = [];
   private physicalSector = 512;
 
-  private constructor(private readonly file: HostFile) {
+  private constructor(private readonly file: HostFile, readOnly: boolean) {
     this.path = file.path;
+    this.readOnly = readOnly;
   }
 
   private fail(fault: string): never {
@@ -86,14 +100,130 @@ export class VhdxImage implements DiskImage {
   }
 
   static open(file: HostFile, ctx: OpenContext): VhdxImage {
-    const img = new VhdxImage(file);
+    const img = new VhdxImage(file, ctx.readOnly);
     img.parse();
     if (img.hasParent && !ctx.noBacking) img.openParent(ctx);
+    if (!img.readOnly && (img.overlay.size || img.zeroRanges.length)) img.flushLogToFile();
     return img;
   }
 
-  static create(path: string): void {
-    throw new DiskError(path, 'writing VHDX images is not supported yet; create qcow2, VHD or VDI instead');
+  /** Writes the replayed log into the file, then a header without a log GUID. */
+  private flushLogToFile(): void {
+    for (const [zs, zl] of this.zeroRanges) {
+      for (let p = zs; p < zs + zl; p += 4 * MiB) this.file.write(p, new Uint8Array(Math.min(4 * MiB, zs + zl - p)));
+    }
+    for (const [off, page] of this.overlay) this.file.write(off, page);
+    this.file.sync();
+    this.overlay.clear();
+    this.zeroRanges = [];
+    this.header.fill(0, 48, 64);
+    this.writeHeaders();
+  }
+
+  /** Writes the current header, sequence +1 then +2, into both slots (as qemu does). */
+  private writeHeaders(): void {
+    for (let k = 0; k < 2; k++) {
+      const h = this.header;
+      setU64LE(h, 8, getU64LE(h, 8) + 1);
+      dv(h).setUint32(4, 0, true);
+      dv(h).setUint32(4, crc32c(h), true);
+      const slot = this.headerSlot === 64 * KiB ? 128 * KiB : 64 * KiB;
+      this.file.write(slot, h);
+      this.headerSlot = slot;
+      this.file.sync();
+    }
+  }
+
+  static create(path: string, size: number, opts: CreateOptions): void {
+    const variant = opts.variant ?? 'dynamic';
+    if (variant !== 'dynamic' && variant !== 'fixed') throw new DiskError(path, `unknown VHDX variant '${variant}' (dynamic or fixed)`);
+    if (opts.backing) throw new DiskError(path, 'creating differencing VHDX images is not supported; use qcow2, VHD or VDI');
+    const blockSize = opts.blockSize ?? 8 * MiB;
+    if (blockSize < MiB || blockSize > 256 * MiB || (blockSize & (blockSize - 1)) !== 0) throw new DiskError(path, `invalid VHDX block size ${blockSize}`);
+    size = Math.ceil(size / 512) * 512;
+    const logical = 512;
+    const chunkRatio = (2 ** 23 * logical) / blockSize;
+    const blocks = Math.ceil(size / blockSize);
+    const entries = blocks + Math.floor(Math.max(0, blocks - 1) / chunkRatio);
+    const batOff = 3 * MiB;
+    const batLen = Math.max(MiB, Math.ceil((entries * 8) / MiB) * MiB);
+    const f = new HostFile(path, true, 'create');
+    try {
+      const ident = new Uint8Array(64 * KiB);
+      ident.set(new TextEncoder().encode('vhdxfile'));
+      const creator = 'Boxwood';
+      for (let i = 0; i < creator.length; i++) dv(ident).setUint16(8 + i * 2, creator.charCodeAt(i), true);
+      f.write(0, ident);
+      const h = new Uint8Array(4 * KiB);
+      h.set(new TextEncoder().encode('head'));
+      h.set(randomUuidBytes(), 16);
+      h.set(randomUuidBytes(), 32);
+      dv(h).setUint16(66, 1, true);
+      dv(h).setUint32(68, MiB, true);
+      setU64LE(h, 72, MiB);
+      for (const [slot, seq] of [[64 * KiB, 1], [128 * KiB, 2]]) {
+        setU64LE(h, 8, seq);
+        dv(h).setUint32(4, 0, true);
+        dv(h).setUint32(4, crc32c(h), true);
+        f.write(slot, h);
+      }
+      const rt = new Uint8Array(64 * KiB);
+      rt.set(new TextEncoder().encode('regi'));
+      dv(rt).setUint32(8, 2, true);
+      const region = (i: number, g: string, off: number, len: number): void => {
+        rt.set(guidBytes(g), 16 + i * 32);
+        setU64LE(rt, 16 + i * 32 + 16, off);
+        dv(rt).setUint32(16 + i * 32 + 24, len, true);
+        dv(rt).setUint32(16 + i * 32 + 28, 1, true);
+      };
+      region(0, GUID_BAT, batOff, batLen);
+      region(1, GUID_METADATA, 2 * MiB, MiB);
+      dv(rt).setUint32(4, crc32c(rt), true);
+      f.write(192 * KiB, rt);
+      f.write(256 * KiB, rt);
+      const meta = new Uint8Array(MiB);
+      meta.set(new TextEncoder().encode('metadata'));
+      const items: [string, Uint8Array, number][] = [];
+      const u32 = (v: number): Uint8Array => {
+        const b = new Uint8Array(4);
+        dv(b).setUint32(0, v, true);
+        return b;
+      };
+      const fp = new Uint8Array(8);
+      dv(fp).setUint32(0, blockSize, true);
+      dv(fp).setUint32(4, variant === 'fixed' ? 1 : 0, true);
+      const ds = new Uint8Array(8);
+      setU64LE(ds, 0, size);
+      items.push([GUID_FILE_PARAMS, fp, 4], [GUID_DISK_SIZE, ds, 6], [GUID_DISK_ID, randomUuidBytes(), 6], [GUID_LOGICAL_SECTOR, u32(logical), 6], [GUID_PHYSICAL_SECTOR, u32(4096), 6]);
+      dv(meta).setUint16(10, items.length, true);
+      let itemOff = 64 * KiB;
+      items.forEach(([g, data, flags], i) => {
+        const o = 32 + i * 32;
+        meta.set(guidBytes(g), o);
+        dv(meta).setUint32(o + 16, itemOff, true);
+        dv(meta).setUint32(o + 20, data.length, true);
+        dv(meta).setUint32(o + 24, flags, true);
+        meta.set(data, itemOff);
+        itemOff += 8 * Math.ceil(data.length / 8) + 8;
+      });
+      f.write(2 * MiB, meta);
+      const bat = new Uint8Array(batLen);
+      let end = batOff + batLen;
+      if (variant === 'fixed') {
+        for (let b = 0; b < blocks; b++) {
+          const idx = b + Math.floor(b / chunkRatio);
+          const mb = end / MiB;
+          dv(bat).setUint32(idx * 8, ((mb & 0xfff) << 20) | FULLY_PRESENT, true);
+          dv(bat).setUint32(idx * 8 + 4, Math.floor(mb / 4096), true);
+          end += blockSize;
+        }
+      }
+      f.write(batOff, bat);
+      f.truncate(end);
+      f.sync();
+    } finally {
+      f.close();
+    }
   }
 
   /** File read through the replayed log. */
@@ -127,6 +257,8 @@ export class VhdxImage implements DiskImage {
     const valid = headers.filter((h): h is Uint8Array => h !== null);
     if (!valid.length) this.fail('both VHDX headers are damaged (checksum mismatch)');
     const h = valid.reduce((a, b) => (getU64LE(b, 8) > getU64LE(a, 8) ? b : a));
+    this.header = h.slice();
+    this.headerSlot = h === headers[1] ? 128 * KiB : 64 * KiB;
     const hv = dv(h);
     if (hv.getUint16(66, true) !== 1) this.fail(`unsupported VHDX version ${hv.getUint16(66, true)}`);
     const logGuid = guid(h, 48);
@@ -166,12 +298,16 @@ export class VhdxImage implements DiskImage {
     this.bat = new Float64Array(need);
     const rv = dv(raw);
     // Keep state (bits 0-2) and the MiB offset (bits 20-63) apart: the raw 64-bit value is not exact in a double.
+    let end = Math.ceil(f.size / MiB) * MiB;
     for (let i = 0; i < need; i++) {
       const lo = rv.getUint32(i * 8, true);
       const hi = rv.getUint32(i * 8 + 4, true);
       const mb = hi * 4096 + (lo >>> 20);
       this.bat[i] = mb * 8 + (lo & 7);
+      if ((lo & 7) >= FULLY_PRESENT) end = Math.max(end, mb * MiB + this.blockSize);
     }
+    this.batRegion = bat.off;
+    this.nextFree = end;
   }
 
   private parseMetadata(off: number, len: number): void {
@@ -355,15 +491,56 @@ export class VhdxImage implements DiskImage {
     }
   }
 
-  write(): void {
-    this.fail('VHDX images are read-only in Boxwood; convert to qcow2, VHD or VDI to write');
+  write(offset: number, data: Uint8Array): void {
+    if (this.readOnly) this.fail('image is open read-only');
+    if (this.hasParent) this.fail('writing differencing VHDX images is not supported; convert to qcow2, VHD or VDI');
+    checkRange(this, offset, data.length);
+    if (!this.headersUpdated) {
+      // The specification asks for new file and data write GUIDs before the first change.
+      this.headersUpdated = true;
+      this.header.set(randomUuidBytes(), 16);
+      this.header.set(randomUuidBytes(), 32);
+      this.writeHeaders();
+    }
+    let done = 0;
+    while (done < data.length) {
+      const pos = offset + done;
+      const block = Math.floor(pos / this.blockSize);
+      const inOff = pos - block * this.blockSize;
+      const n = Math.min(data.length - done, this.blockSize - inOff);
+      const idx = this.batIndex(block);
+      const e = this.bat[idx];
+      if (e % 8 !== FULLY_PRESENT) {
+        if (e % 8 === PARTIALLY_PRESENT) this.fail(`block ${block} is partially present, which only differencing disks may have`);
+        // New block at the 1 MiB-aligned end: it reads as zeros (sparse), then data, then the BAT entry.
+        const off = this.nextFree;
+        this.nextFree = off + this.blockSize;
+        this.file.truncate(Math.max(this.file.size, off + this.blockSize));
+        this.file.write(off + inOff, data, done, n);
+        const mb = off / MiB;
+        const b = new Uint8Array(8);
+        dv(b).setUint32(0, ((mb & 0xfff) << 20) | FULLY_PRESENT, true);
+        dv(b).setUint32(4, Math.floor(mb / 4096), true);
+        this.file.write(this.batRegion + idx * 8, b);
+        this.bat[idx] = mb * 8 + FULLY_PRESENT;
+      } else {
+        this.file.write(Math.floor(e / 8) * MiB + inOff, data, done, n);
+      }
+      done += n;
+    }
   }
 
-  flush(): void {}
+  flush(): void {
+    if (!this.readOnly) this.file.sync();
+  }
 
   close(): void {
-    this.file.close();
-    this.backing?.close();
+    try {
+      if (!this.readOnly) this.file.sync();
+    } finally {
+      this.file.close();
+      this.backing?.close();
+    }
   }
 
   info(): ImageInfo {
@@ -413,8 +590,6 @@ export class VhdxImage implements DiskImage {
   }
 
   resize(): void {
-    this.fail('VHDX images are read-only in Boxwood');
+    this.fail('resizing VHDX images is not supported; convert to a new size instead');
   }
 }
-
-export type { CreateOptions };

@@ -1,10 +1,10 @@
 /**
  * Crash safety: a child process writes through each writable format and is killed with SIGKILL at
- * random moments. Afterwards qemu-img check (qcow2, VDI, VMDK) and Boxwood's own check find no
+ * random moments. Afterwards qemu-img check (qcow2, VDI, VMDK, VHDX) and Boxwood's own check find no
  * corruption (leaks are allowed: they waste space, never data), every write that a completed flush
  * covered reads back, and the next cycle goes on writing into the same survivor.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,6 +20,7 @@ const KILLS = Number(process.env.BOXWOOD_CRASH_KILLS ?? 50);
 const SIZE = 4 * 1024 * 1024;
 
 const dir = tmpDir('crash');
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const writer = path.join(dir, 'writer.mjs');
 buildSync({ entryPoints: [path.join(import.meta.dirname, 'crash-writer.ts')], bundle: true, platform: 'node', format: 'esm', outfile: writer, logLevel: 'error' });
 
@@ -71,6 +72,7 @@ const cases: [string, ImageFormat, CreateOptions, (file: string) => void][] = [
   ['vdi (qemu-img checks only 1 MiB blocks)', 'vdi', {}, () => {}],
   ['vhd', 'vhd', { blockSize: 64 * 1024 }, () => {}],
   ['vmdk', 'vmdk', {}, () => {}],
+  ['vhdx', 'vhdx', { blockSize: 1024 * 1024 }, () => {}],
 ];
 
 for (const [name, format, opts, prepare] of cases) {
@@ -109,7 +111,7 @@ for (const [name, format, opts, prepare] of cases) {
       const chk = img.check();
       img.close();
       assert.deepEqual(chk.errors, [], `cycle ${c}: boxwood check found corruption`);
-      if (format === 'qcow2' || format === 'vdi' || format === 'vmdk') {
+      if (format === 'qcow2' || format === 'vdi' || format === 'vmdk' || format === 'vhdx') {
         const q = qemu('qemu-img', ['check', '-f', qemuFormat(format), file]);
         if (haveQemu) assert.ok(q.code === 0 || q.code === 3, `cycle ${c}: qemu-img check exit ${q.code}:\n${q.out}`);
       }

@@ -20,8 +20,10 @@ export function qemuFormat(f: string): string {
   return f === 'vhd' ? 'vpc' : f;
 }
 
+/** Scratch space: tmpfs when there is one (fsync is free there; a SIGKILL test needs no disk). */
 export function tmpDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `bw-${tag}-`));
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  return fs.mkdtempSync(path.join(base, `bw-${tag}-`));
 }
 
 /** Deterministic xorshift32 PRNG. */

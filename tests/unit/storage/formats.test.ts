@@ -1,5 +1,5 @@
 /** Format behaviour that needs no external tool: detection, chains and their faults, qcow2 features, the cache. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +15,7 @@ import { compareImages, convertImage, parseSize } from '../../../src-emulator/st
 import { main as imageCli } from '../../../src-main/cli/image';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-fmt-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const p = (name: string): string => path.join(dir, name);
 const MiB = 1024 * 1024;
 
@@ -53,6 +54,8 @@ const writable: [ImageFormat, CreateOptions][] = [
   ['vmdk', {}],
   ['vmdk', { variant: 'monolithicFlat' }],
   ['vmdk', { variant: 'twoGbMaxExtentSparse' }],
+  ['vhdx', {}],
+  ['vhdx', { variant: 'fixed', blockSize: MiB }],
 ];
 
 test('every writable format: write, reopen, read back; detected by content whatever the name', () => {

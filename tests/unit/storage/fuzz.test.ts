@@ -3,7 +3,7 @@
  * them. Every case must either fail with a DiskError naming the file, or open and read within
  * bounds; never hang, never throw anything else, never blow up memory.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,7 +14,8 @@ import { createImage, openImage, type CreateOptions } from '../../../src-emulato
 import type { ImageFormat } from '../../../src-emulator/storage/disk-image';
 
 const CASES = Number(process.env.BOXWOOD_FUZZ_CASES ?? 1000);
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-fuzz-'));
+const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'bw-fuzz-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
