@@ -44,7 +44,7 @@ import { openImage, type ImageFormat } from '../storage/open';
 import type { BlockDevice } from '../storage/block-device';
 import { installFirmware, type InstalledFirmware } from '../firmware/index';
 
-/** The planned Cpu API (src-emulator/cpu/cpu.ts); the subset the machine uses. */
+/** The subset of the Cpu (src-emulator/cpu/cpu.ts) the machine relies on; `requestExit` is used when present. */
 export interface MachineCpu {
   reset(): void;
   run(budget: number): number;
@@ -91,7 +91,7 @@ export interface MachineOptions {
   /** Skip installing firmware (unit tests that put their own code at the reset vector). */
   noFirmware?: boolean;
   /** Supply the CPU (tests); default: `new Cpu(host)` from src-emulator/cpu/cpu.ts. */
-  cpuFactory?: (host: CpuHost) => MachineCpu;
+  cpuFactory?: (host: CpuHost) => Cpu;
 }
 
 export interface MachineEvents {
@@ -140,7 +140,7 @@ export class Machine {
   readonly io: IoBus;
   readonly clock: VirtualClock;
   readonly irq: IrqRouter;
-  readonly cpu: MachineCpu;
+  readonly cpu: Cpu;
   /** Every device, in construction order; the machine resets and saves them all. */
   readonly devices: Device[] = [];
   /** The VGA (devices/vga.ts); also reachable as `vga` with its full API. */
@@ -231,7 +231,7 @@ export class Machine {
       now: () => this.clock.now(),
       shutdown: (reason) => this.cpuShutdown(reason),
     };
-    this.cpu = options.cpuFactory ? options.cpuFactory(host) : (new Cpu(host) as unknown as MachineCpu);
+    this.cpu = options.cpuFactory ? options.cpuFactory(host) : new Cpu(host);
     this.installTimeSource();
 
     // --- chipset and core devices
@@ -701,7 +701,8 @@ export class Machine {
 
   /** Makes `cpu.run` return at the next instruction boundary. */
   private requestCpuExit(): void {
-    if (this.cpu.requestExit) this.cpu.requestExit();
+    const cpu = this.cpu as unknown as MachineCpu;
+    if (cpu.requestExit) cpu.requestExit();
     else if (!this.cpu.halted) {
       // The CPU leaves its run loop after any instruction that halts; we undo the halt afterwards.
       this.cpu.halted = true;
@@ -805,7 +806,7 @@ export class Machine {
     }
     this.freezeClock();
     this.mem.ram.set(state.ram);
-    this.cpu.loadState(state.cpu);
+    this.cpu.loadState(state.cpu as Record<string, unknown>);
     for (const d of this.devices) {
       const s = state.devices[d.name];
       if (s) d.loadState(s);
