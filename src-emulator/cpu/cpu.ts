@@ -222,6 +222,10 @@ export class Cpu {
   run(budget: number): number {
     let done = 0;
     while (done < budget) {
+      if (this.exitRequested) {
+        this.exitRequested = false;
+        break;
+      }
       if (this.eventCheck || this.halted) {
         this.handleEvents();
         if (this.halted) break;
@@ -258,6 +262,13 @@ export class Cpu {
     this.intrLine = level;
     if (level) this.eventCheck = true;
   }
+
+  /** Leave `run` at the next instruction boundary (a device asked for a reset or an exit). */
+  requestExit(): void {
+    this.exitRequested = true;
+    this.eventCheck = true;
+  }
+  private exitRequested = false;
 
   raiseNmi(): void {
     this.nmiPending = true;

@@ -212,3 +212,26 @@ test('string instructions: REP MOVSB overlap, DF=1, REPE CMPSB, REPNE SCASB, seg
   assert.equal(m.mem.read32(0x3104), 6, 'REPNE SCASB stops after the match');
   assert.equal(m.mem.read32(0x3108), 0x300a);
 });
+
+test('x87 wiring: memory operands through segmentation, FNSTSW AX, FCOMI flags, FXSAVE alignment', () => {
+  let { m, log } = run(`fninit
+ fld1
+ fadd st0, st0
+ fistp dword [0x3000]
+ fldz
+ fld1
+ fcomi st0, st1
+ setc bl
+ seta bh
+ fstsw ax
+ mov [0x3004], ax`);
+  assert.equal(log.count, 0);
+  assert.equal(m.mem.read32(0x3000), 2);
+  assert.equal(m.cpu.getReg8(3), 0, 'FCOMI: 1 > 0 so CF clear');
+  assert.equal(m.cpu.getReg8(7), 1, 'FCOMI: above');
+  ({ log } = run('fxsave [0x3008]'));
+  assert.deepEqual([log.vector, log.error], [13, 0], 'FXSAVE needs 16-byte alignment');
+  ({ m, log } = run('fninit\n fld1\n fxsave [0x3100]\n fninit\n fxrstor [0x3100]\n fistp dword [0x3000]'));
+  assert.equal(log.count, 0);
+  assert.equal(m.mem.read32(0x3000), 1, 'FXSAVE/FXRSTOR round trip');
+});
