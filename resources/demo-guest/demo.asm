@@ -204,8 +204,6 @@ draw_uptime:
 graphics_demo:
         mov ax, 0x0013
         int 0x10
-        mov si, msg_serial_gfx
-        call serial_print
         push es
         mov ax, 0xA000
         mov es, ax
@@ -256,6 +254,8 @@ graphics_demo:
         cmp dx, 140
         jb .box_row
         pop es
+        mov si, msg_serial_gfx      ; after drawing, so "drawn" on the console means drawn on screen
+        call serial_print
         xor ah, ah                  ; wait for any key
         int 0x16
         ret
@@ -344,7 +344,7 @@ msg_banner:
 msg_serial_hello:
         db 'Boxwood demo guest: hello from COM1', 13, 10, '> ', 0
 msg_serial_gfx:
-        db 13, 10, '[graphics mode 13h]', 13, 10, 0
+        db 13, 10, '[graphics mode 13h drawn]', 13, 10, 0
 msg_serial_back:
         db '[text mode]', 13, 10, '> ', 0
 msg_crlf:

@@ -239,6 +239,22 @@ test('start the demo VM, watch its screen and serial console, type into it, paus
   await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
   await page.keyboard.press('F2');
   await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'graphics', null, { timeout: 30_000 });
+  await consoleShows('[graphics mode 13h drawn]');
+  // the picture: colour bands around a black box with a white frame
+  // (a string, so the test runner's transpiler adds no helpers the page lacks)
+  await page.waitForFunction(
+    `(() => {
+      const c = document.querySelector('[role="application"] canvas');
+      if (!c || c.width !== 320 || c.height !== 200) return false;
+      const ctx = c.getContext('2d');
+      const centre = ctx.getImageData(160, 100, 1, 1).data;
+      const frame = ctx.getImageData(160, 60, 1, 1).data;
+      const band = ctx.getImageData(10, 190, 1, 1).data;
+      return centre[0] + centre[1] + centre[2] === 0 && frame[0] > 200 && frame[1] > 200 && band[0] + band[1] + band[2] > 0;
+    })()`,
+    null,
+    { timeout: 30_000 },
+  );
   await shot('08-demo-graphics');
   await page.keyboard.press('Escape');
   await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'text', null, { timeout: 30_000 });
