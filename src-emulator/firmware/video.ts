@@ -12,7 +12,12 @@ import type { Regs } from './regs';
 import { ROM_BASE, ROM_SEGMENT, RomOffset } from './layout';
 
 interface StdMode {
-  kind: 'text' | 'planar' | 'linear8';
+  /** planar: 4 planes (or 1 for 11h); linear8: mode 13h; cga2/cga1: interleaved CGA 2-bit/1-bit at B8000. */
+  kind: 'text' | 'planar' | 'linear8' | 'cga2' | 'cga1';
+  /** Palette for the DAC: EGA 64 colours (350/400/480 lines), CGA-style (200 lines), 256 (13h). */
+  dac?: 'ega' | 'cga' | 'vga256';
+  /** Mode 11h: one bit per pixel (only plane 0 matters). */
+  mono?: boolean;
   width: number;
   height: number;
   cols: number;
@@ -73,7 +78,110 @@ const MODE13: StdMode = {
   attr: [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x41, 0x00, 0x0f, 0x00, 0x00],
   gc: [0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x05, 0x0f, 0xff],
 };
-const STD_MODES: Record<number, StdMode> = { 0x00: MODE1, 0x01: MODE1, 0x02: MODE3, 0x03: MODE3, 0x12: MODE12, 0x13: MODE13 };
+const GC_PLANAR = [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x0f, 0xff];
+const ATTR_200 = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x01, 0x00, 0x0f, 0x00, 0x00];
+const MODE0D: StdMode = {
+  kind: 'planar',
+  dac: 'cga',
+  width: 320,
+  height: 200,
+  cols: 40,
+  rows: 25,
+  charHeight: 8,
+  misc: 0x63,
+  seq: [0x03, 0x09, 0x0f, 0x00, 0x06],
+  crtc: [0x2d, 0x27, 0x28, 0x90, 0x2b, 0x80, 0xbf, 0x1f, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e, 0x8f, 0x14, 0x00, 0x96, 0xb9, 0xe3, 0xff],
+  attr: ATTR_200,
+  gc: GC_PLANAR,
+};
+const MODE0E: StdMode = {
+  ...MODE0D,
+  width: 640,
+  cols: 80,
+  seq: [0x03, 0x01, 0x0f, 0x00, 0x06],
+  crtc: [0x5f, 0x4f, 0x50, 0x82, 0x54, 0x80, 0xbf, 0x1f, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e, 0x8f, 0x28, 0x00, 0x96, 0xb9, 0xe3, 0xff],
+};
+const MODE10: StdMode = {
+  kind: 'planar',
+  width: 640,
+  height: 350,
+  cols: 80,
+  rows: 25,
+  charHeight: 14,
+  misc: 0xa3,
+  seq: [0x03, 0x01, 0x0f, 0x00, 0x06],
+  crtc: [0x5f, 0x4f, 0x50, 0x82, 0x54, 0x80, 0xbf, 0x1f, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x83, 0x85, 0x5d, 0x28, 0x0f, 0x63, 0xba, 0xe3, 0xff],
+  attr: [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x14, 0x07, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x01, 0x00, 0x0f, 0x00, 0x00],
+  gc: GC_PLANAR,
+};
+const MODE11: StdMode = {
+  ...MODE12,
+  mono: true,
+  attr: [0x00, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x01, 0x00, 0x0f, 0x00, 0x00],
+};
+const MODE04: StdMode = {
+  kind: 'cga2',
+  dac: 'cga',
+  width: 320,
+  height: 200,
+  cols: 40,
+  rows: 25,
+  charHeight: 8,
+  misc: 0x63,
+  seq: [0x03, 0x09, 0x03, 0x00, 0x02],
+  crtc: [0x2d, 0x27, 0x28, 0x90, 0x2b, 0x80, 0xbf, 0x1f, 0x00, 0xc1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e, 0x8f, 0x14, 0x00, 0x96, 0xb9, 0xa2, 0xff],
+  attr: [0x00, 0x13, 0x15, 0x17, 0x02, 0x04, 0x06, 0x07, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x01, 0x00, 0x03, 0x00, 0x00],
+  gc: [0x00, 0x00, 0x00, 0x00, 0x00, 0x30, 0x0f, 0x0f, 0xff],
+};
+const MODE06: StdMode = {
+  kind: 'cga1',
+  dac: 'cga',
+  width: 640,
+  height: 200,
+  cols: 80,
+  rows: 25,
+  charHeight: 8,
+  misc: 0x63,
+  seq: [0x03, 0x01, 0x01, 0x00, 0x06],
+  crtc: [0x5f, 0x4f, 0x50, 0x82, 0x54, 0x80, 0xbf, 0x1f, 0x00, 0xc1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e, 0x8f, 0x28, 0x00, 0x96, 0xb9, 0xc2, 0xff],
+  attr: [0x00, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x01, 0x00, 0x01, 0x00, 0x00],
+  gc: [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0d, 0x0f, 0xff],
+};
+const STD_MODES: Record<number, StdMode> = {
+  0x00: MODE1,
+  0x01: MODE1,
+  0x02: MODE3,
+  0x03: MODE3,
+  0x04: MODE04,
+  0x05: MODE04,
+  0x06: MODE06,
+  0x0d: MODE0D,
+  0x0e: MODE0E,
+  0x10: MODE10,
+  0x11: MODE11,
+  0x12: MODE12,
+  0x13: MODE13,
+};
+
+/** Linear address of the first byte of pixel row `y` in a graphics mode, and bytes per row. */
+function rowAddr(m: StdMode, y: number): number {
+  if (m.kind === 'linear8') return 0xa0000 + y * 320;
+  if (m.kind === 'planar') return 0xa0000 + y * (m.width >> 3);
+  return 0xb8000 + (y & 1) * 0x2000 + (y >> 1) * 80;
+}
+
+/** Bytes one character cell is wide in a graphics mode. */
+function cellBytes(m: StdMode): number {
+  return m.kind === 'linear8' ? 8 : m.kind === 'cga2' ? 2 : 1;
+}
+
+/** The 200-line modes' DAC: the 16 CGA colours at 0-7 and 0x10-0x17 (bit 4 = intensity). */
+function cgaColor(i: number): [number, number, number] {
+  const c = (bit: number) => ((i >> bit) & 1) * 42 + ((i >> 4) & 1) * 21;
+  const rgb: [number, number, number] = [c(2), c(1), c(0)];
+  if ((i & 0x17) === 0x06) rgb[1] = 21; // brown, as on a CGA monitor
+  return rgb;
+}
 
 export interface VbeMode {
   number: number;
@@ -298,7 +406,7 @@ export class VideoBios {
     m.gc.forEach((v, i) => this.gc(i, v));
     this.out(0x3c6, 0xff);
     if (m.kind === 'linear8') mode13Palette().forEach((c, i) => this.dacWrite(i, c));
-    else for (let i = 0; i < 64; i++) this.dacWrite(i, egaColor(i));
+    else for (let i = 0; i < 64; i++) this.dacWrite(i, m.dac === 'cga' ? cgaColor(i) : egaColor(i));
     this.in(0x3da);
     this.out(0x3c0, 0x20);
 
@@ -325,7 +433,7 @@ export class VideoBios {
       if (!noClear) for (let a = 0; a < 0x8000; a += 2) w16(0xb8000 + a, 0x0720);
       this.setCursorShape(0x06, 0x07);
     } else {
-      w16(BDA.VIDEO_PAGE_SIZE, m.kind === 'linear8' ? 0xfa00 : 0xa000);
+      w16(BDA.VIDEO_PAGE_SIZE, m.kind === 'linear8' ? 0xfa00 : m.kind === 'planar' ? Math.ceil(((m.width >> 3) * m.height) / 0x100) * 0x100 : 0x4000);
       if (!noClear) this.clearGraphics(m);
     }
     this.updateCursor();
@@ -333,12 +441,12 @@ export class VideoBios {
   }
 
   private clearGraphics(m: StdMode): void {
-    if (m.kind === 'planar') {
-      this.seq(2, 0x0f);
-      for (let a = 0; a < 0x10000; a += 4) this.mem.write32(0xa0000 + a, 0);
-    } else {
-      for (let a = 0; a < 0x10000; a += 4) this.mem.write32(0xa0000 + a, 0);
+    if (m.kind === 'cga2' || m.kind === 'cga1') {
+      for (let a = 0; a < 0x8000; a += 4) this.mem.write32(0xb8000 + a, 0);
+      return;
     }
+    if (m.kind === 'planar') this.seq(2, 0x0f);
+    for (let a = 0; a < 0x10000; a += 4) this.mem.write32(0xa0000 + a, 0);
   }
 
   /** Loads `count` glyphs of `height` bytes from the ROM font at `romOff` into plane 2 (block `block`). */
@@ -434,34 +542,42 @@ export class VideoBios {
     return this.mem.read16(BDA.VIDEO_COLS) || 80;
   }
 
-  /** Draws a glyph in a graphics mode at character cell (row, col). */
+  /** Draws a glyph in a graphics mode at character cell (row, col); colour bit 7 = XOR. */
   private drawGlyph(m: StdMode, row: number, col: number, ch: number, color: number): void {
     const h = m.charHeight;
-    const font = ROM_BASE + (h === 8 ? RomOffset.FONT_8X8_FULL : RomOffset.FONT_8X16);
+    const font = ROM_BASE + (h === 8 ? RomOffset.FONT_8X8_FULL : h === 14 ? RomOffset.FONT_8X14 : RomOffset.FONT_8X16);
     const xor = (color & 0x80) !== 0;
-    if (m.kind === 'linear8') {
-      for (let y = 0; y < h; y++) {
-        const bits = this.mem.read8(font + ch * h + y);
-        const base = 0xa0000 + (row * h + y) * 320 + col * 8;
+    const cb = cellBytes(m);
+    for (let y = 0; y < h; y++) {
+      const bits = this.mem.read8(font + ch * h + y);
+      const a = rowAddr(m, row * h + y) + col * cb;
+      if (m.kind === 'linear8') {
         for (let x = 0; x < 8; x++) {
           const on = (bits >> (7 - x)) & 1;
           if (xor) {
-            if (on) this.mem.write8(base + x, this.mem.read8(base + x) ^ (color & 0x7f));
-          } else this.mem.write8(base + x, on ? color : 0);
+            if (on) this.mem.write8(a + x, this.mem.read8(a + x) ^ (color & 0x7f));
+          } else this.mem.write8(a + x, on ? color : 0);
         }
-      }
-    } else {
-      for (let y = 0; y < h; y++) {
-        const bits = this.mem.read8(font + ch * h + y);
-        const a = 0xa0000 + (row * h + y) * 80 + col;
+      } else if (m.kind === 'cga2') {
+        let word = 0;
+        for (let x = 0; x < 8; x++) if ((bits >> (7 - x)) & 1) word |= (color & 3) << (14 - 2 * x);
+        const hi = word >> 8,
+          lo = word & 0xff;
+        this.mem.write8(a, xor ? this.mem.read8(a) ^ hi : hi);
+        this.mem.write8(a + 1, xor ? this.mem.read8(a + 1) ^ lo : lo);
+      } else if (m.kind === 'cga1') {
+        const v = color & 1 ? bits : 0;
+        this.mem.write8(a, xor ? this.mem.read8(a) ^ v : v);
+      } else {
         for (let p = 0; p < 4; p++) {
           this.seq(2, 1 << p);
           this.gc(4, p);
-          const old = this.mem.read8(a);
           const set = (color >> p) & 1 ? bits : 0;
-          this.mem.write8(a, xor ? old ^ set : set);
+          this.mem.write8(a, xor ? this.mem.read8(a) ^ set : set);
         }
       }
+    }
+    if (m.kind === 'planar') {
       this.seq(2, 0x0f);
       this.gc(4, 0);
     }
@@ -513,19 +629,29 @@ export class VideoBios {
       }
       return;
     }
+    // Graphics: copy character rows as runs of pixel-row bytes, plane by plane when planar.
     const h = m.charHeight;
-    if (m.kind === 'linear8') {
+    const cb = cellBytes(m);
+    const x0 = left * cb;
+    const n = (right - left + 1) * cb;
+    const planes = m.kind === 'planar' ? 4 : 1;
+    for (let p = 0; p < planes; p++) {
+      if (m.kind === 'planar') {
+        this.seq(2, 1 << p);
+        this.gc(4, p);
+      }
+      const fillByte = m.kind === 'planar' ? ((attr >> p) & 1 ? 0xff : 0) : m.kind === 'linear8' ? attr : m.kind === 'cga2' ? (attr & 3) * 0x55 : attr & 1 ? 0xff : 0;
       const copy = (dstRow: number, srcRow: number) => {
         for (let y = 0; y < h; y++) {
-          const d = 0xa0000 + (dstRow * h + y) * 320 + left * 8;
-          const s = 0xa0000 + (srcRow * h + y) * 320 + left * 8;
-          for (let x = 0; x < (right - left + 1) * 8; x++) this.mem.write8(d + x, this.mem.read8(s + x));
+          const d = rowAddr(m, dstRow * h + y) + x0;
+          const s = rowAddr(m, srcRow * h + y) + x0;
+          for (let i = 0; i < n; i++) this.mem.write8(d + i, this.mem.read8(s + i));
         }
       };
       const fill = (r: number) => {
         for (let y = 0; y < h; y++) {
-          const d = 0xa0000 + (r * h + y) * 320 + left * 8;
-          for (let x = 0; x < (right - left + 1) * 8; x++) this.mem.write8(d + x, attr);
+          const d = rowAddr(m, r * h + y) + x0;
+          for (let i = 0; i < n; i++) this.mem.write8(d + i, fillByte);
         }
       };
       if (up) {
@@ -535,31 +661,11 @@ export class VideoBios {
         for (let r = bottom; r >= top + lines; r--) copy(r, r - lines);
         for (let r = top; r < top + lines; r++) fill(r);
       }
-      return;
     }
-    // Planar: copy each plane.
-    for (let p = 0; p < 4; p++) {
-      this.seq(2, 1 << p);
-      this.gc(4, p);
-      const copy = (dstRow: number, srcRow: number) => {
-        for (let y = 0; y < h; y++) {
-          for (let c = left; c <= right; c++) this.mem.write8(0xa0000 + (dstRow * h + y) * 80 + c, this.mem.read8(0xa0000 + (srcRow * h + y) * 80 + c));
-        }
-      };
-      const fill = (r: number) => {
-        const v = (attr >> p) & 1 ? 0xff : 0;
-        for (let y = 0; y < h; y++) for (let c = left; c <= right; c++) this.mem.write8(0xa0000 + (r * h + y) * 80 + c, v);
-      };
-      if (up) {
-        for (let r = top; r <= bottom - lines; r++) copy(r, r + lines);
-        for (let r = bottom - lines + 1; r <= bottom; r++) fill(r);
-      } else {
-        for (let r = bottom; r >= top + lines; r--) copy(r, r - lines);
-        for (let r = top; r < top + lines; r++) fill(r);
-      }
+    if (m.kind === 'planar') {
+      this.seq(2, 0x0f);
+      this.gc(4, 0);
     }
-    this.seq(2, 0x0f);
-    this.gc(4, 0);
   }
 
   /** INT 10h AH=0Eh semantics; also used for BIOS messages. */
@@ -601,7 +707,7 @@ export class VideoBios {
       case 0x00: {
         const mode = r.al & 0x7f;
         if (this.setMode(mode, (r.al & 0x80) !== 0)) {
-          r.al = mode === 0x13 || mode === 0x12 ? 0x20 : 0x30;
+          r.al = mode <= 0x03 || mode === 0x07 ? 0x30 : mode === 0x06 ? 0x3f : 0x20;
         }
         return;
       }
@@ -708,19 +814,31 @@ export class VideoBios {
 
   private writePixel(x: number, y: number, color: number): void {
     const m = this.std();
-    if (!m || x >= m.width || y >= m.height) return;
+    if (!m || m.kind === 'text' || x >= m.width || y >= m.height) return;
+    const xor = (color & 0x80) !== 0;
+    const row = rowAddr(m, y);
     if (m.kind === 'linear8') {
-      const a = 0xa0000 + y * 320 + x;
-      this.mem.write8(a, color & 0x80 ? this.mem.read8(a) ^ (color & 0x7f) : color);
-    } else if (m.kind === 'planar') {
-      const a = 0xa0000 + y * 80 + (x >> 3);
+      const a = row + x;
+      this.mem.write8(a, xor ? this.mem.read8(a) ^ (color & 0x7f) : color);
+    } else if (m.kind === 'cga2' || m.kind === 'cga1') {
+      const bpp = m.kind === 'cga2' ? 2 : 1;
+      const perByte = 8 / bpp;
+      const a = row + Math.floor(x / perByte);
+      const shift = (perByte - 1 - (x % perByte)) * bpp;
+      const mask = ((1 << bpp) - 1) << shift;
+      const c = ((color & ((1 << bpp) - 1)) << shift) & mask;
+      const old = this.mem.read8(a);
+      this.mem.write8(a, xor ? old ^ c : (old & ~mask) | c);
+    } else {
+      const a = row + (x >> 3);
       const bit = 0x80 >> (x & 7);
+      if (m.mono) color &= 0x81;
       for (let p = 0; p < 4; p++) {
         this.seq(2, 1 << p);
         this.gc(4, p);
         let v = this.mem.read8(a);
         const on = (color >> p) & 1;
-        if (color & 0x80) v ^= on ? bit : 0;
+        if (xor) v ^= on ? bit : 0;
         else v = on ? v | bit : v & ~bit;
         this.mem.write8(a, v);
       }
@@ -731,19 +849,23 @@ export class VideoBios {
 
   private readPixel(x: number, y: number): number {
     const m = this.std();
-    if (!m || x >= m.width || y >= m.height) return 0;
-    if (m.kind === 'linear8') return this.mem.read8(0xa0000 + y * 320 + x);
-    if (m.kind === 'planar') {
-      const a = 0xa0000 + y * 80 + (x >> 3);
-      let c = 0;
-      for (let p = 0; p < 4; p++) {
-        this.gc(4, p);
-        if (this.mem.read8(a) & (0x80 >> (x & 7))) c |= 1 << p;
-      }
-      this.gc(4, 0);
-      return c;
+    if (!m || m.kind === 'text' || x >= m.width || y >= m.height) return 0;
+    const row = rowAddr(m, y);
+    if (m.kind === 'linear8') return this.mem.read8(row + x);
+    if (m.kind === 'cga2' || m.kind === 'cga1') {
+      const bpp = m.kind === 'cga2' ? 2 : 1;
+      const perByte = 8 / bpp;
+      const shift = (perByte - 1 - (x % perByte)) * bpp;
+      return (this.mem.read8(row + Math.floor(x / perByte)) >> shift) & ((1 << bpp) - 1);
     }
-    return 0;
+    const a = row + (x >> 3);
+    let c = 0;
+    for (let p = 0; p < (m.mono ? 1 : 4); p++) {
+      this.gc(4, p);
+      if (this.mem.read8(a) & (0x80 >> (x & 7))) c |= 1 << p;
+    }
+    this.gc(4, 0);
+    return c;
   }
 
   private palette(r: Regs): void {

@@ -180,3 +180,111 @@ test('INT 10h: 80x50 text, mode 13h pixels, VBE mode with LFB at the VGA BAR', {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const MODES_PROGRAM = `
+bits 16
+org 0x7c00
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov sp, 0x7c00
+  sti
+  mov si, modes
+next:
+  lodsb
+  cmp al, 0xff
+  je finish
+  xor ah, ah
+  int 0x10
+  ; teletype a character in the mode's foreground colour, then a pixel written and read back
+  mov ax, 0x0e41
+  mov bx, 0x0003
+  int 0x10
+  mov ax, 0x0c03
+  xor bh, bh
+  mov cx, 9
+  mov dx, 17
+  int 0x10
+  mov ah, 0x0d
+  int 0x10
+  call hex
+  mov ah, 0x0f
+  int 0x10
+  call hex
+  mov al, ' '
+  call putc
+  push si
+  xor ah, ah
+  int 0x16
+  pop si
+  jmp next
+finish:
+  mov al, 0x10
+  out 0xf4, al
+  hlt
+hex:
+  push ax
+  shr al, 4
+  call nib
+  pop ax
+  and al, 15
+nib:
+  add al, '0'
+  cmp al, '9'
+  jbe putc
+  add al, 7
+putc:
+  push dx
+  mov dx, 0x3f8
+  out dx, al
+  pop dx
+  ret
+modes: db 0x04, 0x06, 0x0d, 0x0e, 0x10, 0x11, 0x12, 0x13, 0xff
+times 510-($-$$) db 0
+dw 0xaa55
+`;
+
+test('INT 10h graphics modes 04h, 06h, 0Dh, 0Eh, 10h, 11h, 12h, 13h: geometry, pixels and text', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-video-'));
+  try {
+    const img = join(dir, 'disk.img');
+    const disk = new Uint8Array(1024 * 1024);
+    disk.set(assemble(dir, MODES_PROGRAM));
+    writeFileSync(img, disk);
+    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
+    const { m, serial } = await bootMachine(config);
+    const expected: [string, number, number][] = [
+      ['0304', 320, 200],
+      ['0106', 640, 200],
+      ['030D', 320, 200],
+      ['030E', 640, 200],
+      ['0310', 640, 350],
+      ['0111', 640, 480],
+      ['0312', 640, 480],
+      ['0313', 320, 200],
+    ];
+    let want = '';
+    for (const [text, w, h] of expected) {
+      want += text + ' ';
+      runUntil(m, () => serial().length >= want.length, 300);
+      assert.equal(serial(), want);
+      const mode = m.display!.getMode();
+      assert.deepEqual([mode.kind, mode.width], ['graphics', w], text);
+      // CGA modes (04h, 06h) use the CRTC's row-scan-counter addressing (CRTC 17h bit 0 clear, two
+      // scan lines per row); devices/vga.ts renders them at half height for now (see docs/firmware.md).
+      if (!text.endsWith('04') && !text.endsWith('06')) assert.equal(mode.height, h, text);
+      // The 'A' drawn at the top-left cell left pixels on.
+      const frame = m.display!.renderRgba();
+      let lit = 0;
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) if (frame.data[(y * frame.width + x) * 4] || frame.data[(y * frame.width + x) * 4 + 1] || frame.data[(y * frame.width + x) * 4 + 2]) lit++;
+      assert.ok(lit > 5, `glyph visible in mode ${text}`);
+      m.keyboard.sendScancodes([0x39, 0xb9]);
+    }
+    runUntil(m, () => m.state === 'off', 100);
+    assert.equal(m.exitCode, 0x21);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
