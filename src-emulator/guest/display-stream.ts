@@ -46,19 +46,27 @@ export class DisplayStreamer {
       const cursor = display.getCursor?.() ?? null;
       const key = `${cursor?.col ?? -1},${cursor?.row ?? -1}\n${text}`;
       this.status(out, { mode: 'text', paused, width: cols, height: rows.length });
-      this.lastFrame = null;
       if (key !== this.lastText) {
         this.lastText = key;
         out.push({ type: StreamType.Text, cols, rows: rows.length, cursorCol: cursor?.col ?? -1, cursorRow: cursor?.row ?? -1, text });
       }
+      // The text is what a text mode means (and what screen readers and tests read); the pixels,
+      // drawn by the VGA device with its font and colours, are what it looks like.
+      this.pixels(display, out, null);
       return out;
     }
     this.lastText = null;
+    this.pixels(display, out, paused);
+    return out;
+  }
+
+  /** Sends the changed rectangles of the rendered screen; a status line too when `paused` is given (graphics). */
+  private pixels(display: StreamedDisplay, out: StreamMessage[], paused: boolean | null): void {
     // Nothing drawn since the last frame we sent: skip the render and the comparison.
-    if (display.dirty === false && this.lastFrame) return out;
+    if (display.dirty === false && this.lastFrame) return;
     const { width, height, data } = display.renderRgba();
-    this.status(out, { mode: 'graphics', paused, width, height });
-    if (width === 0 || height === 0) return out;
+    if (paused !== null) this.status(out, { mode: 'graphics', paused, width, height });
+    if (width === 0 || height === 0) return;
     const pixels = new Uint32Array(data.buffer, data.byteOffset, width * height);
     const prev = this.lastFrame && this.lastWidth === width && this.lastHeight === height ? this.lastFrame : null;
     for (let ty = 0; ty < height; ty += TILE_H) {
@@ -77,7 +85,6 @@ export class DisplayStreamer {
     this.lastFrame = pixels.slice();
     this.lastWidth = width;
     this.lastHeight = height;
-    return out;
   }
 
   private status(out: StreamMessage[], s: StatusInfo): void {

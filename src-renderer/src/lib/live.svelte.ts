@@ -28,6 +28,7 @@ export class LiveVm {
   private serialBytes = 0;
   private readonly serialListeners = new Set<(b: Uint8Array) => void>();
   private closed = false;
+  private pixelsSeen = false;
   private retry: ReturnType<typeof setTimeout> | null = null;
 
   constructor(readonly vmId: string) {
@@ -70,6 +71,9 @@ export class LiveVm {
       case StreamType.Status:
         this.mode = m.status.mode;
         this.paused = m.status.paused;
+        this.width = m.status.width;
+        this.height = m.status.height;
+        if (m.status.mode !== 'text') this.text = '';
         break;
       case StreamType.Text:
         this.drawText(m.cols, m.rows, m.text, m.cursorCol, m.cursorRow);
@@ -87,6 +91,10 @@ export class LiveVm {
   }
 
   private drawText(cols: number, rows: number, text: string, cursorCol: number, cursorRow: number): void {
+    this.text = text;
+    // The VGA device renders text modes as pixels too (its font, its colours); those win. The
+    // glyphs drawn here are for a display that sends text only.
+    if (this.pixelsSeen) return;
     const w = Math.max(1, cols) * CELL_W;
     const h = Math.max(1, rows) * CELL_H;
     if (this.canvas.width !== w || this.canvas.height !== h) {
@@ -106,10 +114,6 @@ export class LiveVm {
       }
     });
     if (cursorCol >= 0 && cursorRow >= 0) ctx.fillRect(cursorCol * CELL_W, cursorRow * CELL_H + CELL_H - 3, CELL_W, 2);
-    this.text = text;
-    this.width = cols;
-    this.height = rows;
-    this.mode = 'text';
     this.version++;
   }
 
@@ -120,10 +124,7 @@ export class LiveVm {
     }
     const img = new ImageData(new Uint8ClampedArray(m.rgba.buffer as ArrayBuffer, m.rgba.byteOffset, m.rgba.byteLength), m.w, m.h);
     this.ctx.putImageData(img, m.x, m.y);
-    this.width = m.width;
-    this.height = m.height;
-    this.mode = 'graphics';
-    this.text = '';
+    this.pixelsSeen = true;
     this.framesReceived++;
     this.version++;
   }

@@ -69,13 +69,18 @@ test('the display streamer sends text on change and only the dirty rectangles of
   let text: string | null = 'hello\nworld';
   const rgba = new Uint8ClampedArray(320 * 200 * 4);
   const display = { getTextScreen: () => text, renderRgba: () => ({ width: 320, height: 200, data: rgba }) };
+  // text mode: the text, and the pixels the VGA device renders for it (13 bands of 16 rows)
   const first = s.poll(display, false);
-  assert.deepEqual(first.map((m) => m.type), [StreamType.Status, StreamType.Text]);
+  assert.deepEqual(first.map((m) => m.type), [StreamType.Status, StreamType.Text, ...Array(13).fill(StreamType.Frame)]);
   assert.deepEqual(s.poll(display, false), []);
+  text = 'hello\nthere';
+  assert.deepEqual(s.poll(display, false).map((m) => m.type), [StreamType.Text]);
   text = null;
-  const full = s.poll(display, false);
-  assert.deepEqual(full.map((m) => m.type), [StreamType.Status, ...Array(13).fill(StreamType.Frame)]);
+  // same pixels in graphics mode: only the mode changes
+  assert.deepEqual(s.poll(display, false).map((m) => m.type), [StreamType.Status]);
   assert.deepEqual(s.poll(display, false), []);
+  s.invalidate();
+  assert.deepEqual(s.poll(display, false).map((m) => m.type), [StreamType.Status, ...Array(13).fill(StreamType.Frame)]);
   rgba[(100 * 320 + 200) * 4] = 7; // one pixel in the band of rows 96..111
   const diff = s.poll(display, false);
   assert.equal(diff.length, 1);
