@@ -84,7 +84,7 @@ export interface BiosDrives {
 export interface MachineOptions {
   /** Diagnostics (unhandled ports, triple faults, ...). Default: none. */
   log?: (message: string) => void;
-  /** Wall-clock date the RTC starts from (default: host time at creation). */
+  /** Wall-clock date the RTC starts from (default: host time at creation; DETERMINISTIC_START_DATE in deterministic mode). */
   startDate?: Date;
   /** Deterministic mode only: virtual ns per retired instruction (default 10, i.e. 100 MIPS). */
   nsPerInstruction?: number;
@@ -120,6 +120,8 @@ export interface MouseInput {
 }
 
 export const PCI_HOLE_START = 0xe0000000;
+/** Where the RTC starts in deterministic mode when no start date is given. */
+export const DETERMINISTIC_START_DATE = '2026-01-01T00:00:00Z';
 export const BIOS_HIGH_END = 0x1_0000_0000;
 
 /** Instructions per CPU batch at most: bounds the latency of timers and of leaving a slice. */
@@ -248,7 +250,9 @@ export class Machine {
     this.pic.onIntr = (level) => this.lapic.setLint0(level);
 
     this.pit = this.addDevice(new Pit8254(this.io, irq.line(0), this.clock));
-    this.rtc = this.addDevice(new CmosRtc(this.io, irq.line(8), this.clock, options.startDate));
+    // A deterministic run must not depend on when it starts: its RTC starts at a fixed date unless told otherwise.
+    const startDate = options.startDate ?? (config.deterministic ? new Date(DETERMINISTIC_START_DATE) : new Date());
+    this.rtc = this.addDevice(new CmosRtc(this.io, irq.line(8), this.clock, startDate));
     this.i8042 = this.addDevice(new I8042(this.io, irq.line(1), irq.line(12)));
     this.port92 = this.addDevice(new Port92(this.io));
     const a20 = () => this.updateA20();

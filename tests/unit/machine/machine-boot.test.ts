@@ -411,3 +411,11 @@ test('keyboard input reaches a halted guest through IRQ 1 (deterministic: idle u
   assert.equal(serial(), '\x1e\x9e');
   assert.equal(m.exitCode, 1);
 });
+
+test('deterministic mode: the RTC starts at a fixed date unless one is given', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true });
+  assert.equal(m.rtc.getDate().toISOString(), '2026-01-01T00:00:00.000Z');
+  const d = new Date(Date.UTC(1999, 11, 31, 23, 59, 59));
+  const n = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true, startDate: d });
+  assert.equal(n.rtc.getDate().toISOString(), d.toISOString());
+});
