@@ -9,7 +9,67 @@ import type { FpuHost, FpuMemoryOperand, FpuUnit } from './fpu-host';
 import { Fpu } from './fpu';
 import { PAGE_RAM, type PhysicalMemory } from '../machine/memory';
 import type { IoBus } from '../machine/io-bus';
-import * as K from './constants';
+import {
+  AC,
+  AF,
+  ARITH_FLAGS,
+  AR_ACCESSED,
+  AR_CODE,
+  AR_DB,
+  AR_DC,
+  AR_P,
+  AR_RW,
+  AR_S,
+  CF,
+  CR0_ET,
+  CR0_NE,
+  CR0_PE,
+  CR0_PG,
+  CR0_WP,
+  CR4_PAE,
+  CR4_PGE,
+  CR4_PSE,
+  CS,
+  DF,
+  DS,
+  EAX,
+  EBX,
+  ECX,
+  EDX,
+  ESP,
+  EXC_DB,
+  EXC_DF,
+  EXC_GP,
+  EXC_MF,
+  EXC_NM,
+  EXC_NMI,
+  EXC_PF,
+  EXC_SS,
+  EXC_UD,
+  ID,
+  IF,
+  INT_EXCEPTION,
+  INT_EXTERNAL,
+  IOPL,
+  LDTR,
+  LZ_ADD,
+  LZ_DEC,
+  LZ_INC,
+  LZ_LOGIC,
+  LZ_NONE,
+  LZ_RES,
+  LZ_SUB,
+  NT,
+  OF,
+  PF,
+  RF,
+  SF,
+  SS,
+  TF,
+  TR,
+  VM,
+  ZF,
+} from './constants';
 import { executeOne } from './exec';
 import * as Sys from './system';
 
@@ -24,7 +84,7 @@ for (let i = 0; i < 256; i++) {
   b ^= b >> 4;
   b ^= b >> 2;
   b ^= b >> 1;
-  PARITY[i] = (b & 1) === 0 ? K.PF : 0;
+  PARITY[i] = (b & 1) === 0 ? PF : 0;
 }
 
 /** TLB entry bits (low 12 bits of an entry; the high 20 hold the physical page). */
@@ -132,7 +192,7 @@ export class Cpu {
   lockPrefix = false;
   /** Decoded ModRM of the current instruction. */
   modrm = 0;
-  eaSeg = K.DS;
+  eaSeg = DS;
   eaOff = 0;
 
   /**
@@ -184,10 +244,10 @@ export class Cpu {
     this.regs.fill(0);
     this.regsHi.fill(0);
     // EDX holds the CPU signature after reset: family 6, model 5, stepping 2 (Pentium II).
-    this.regs[K.EDX] = 0x652;
+    this.regs[EDX] = 0x652;
     this.eip = 0xfff0;
     this.flags = 2;
-    this.lzOp = K.LZ_NONE;
+    this.lzOp = LZ_NONE;
     this.cr0 = 0x60000010;
     this.cr2 = this.cr3 = this.cr4 = 0;
     this.dr.fill(0);
@@ -197,10 +257,10 @@ export class Cpu {
     this.gdtLimit = 0xffff;
     this.idtBase = 0;
     this.idtLimit = 0xffff;
-    for (let s = 0; s < 8; s++) this.setSegmentRaw(s, 0, 0, 0xffff, K.AR_P | K.AR_S | K.AR_RW | K.AR_ACCESSED);
-    this.setSegmentRaw(K.CS, 0xf000, 0xffff0000, 0xffff, K.AR_P | K.AR_S | K.AR_CODE | K.AR_RW | K.AR_ACCESSED);
-    this.setSegmentRaw(K.LDTR, 0, 0, 0xffff, K.AR_P | 2);
-    this.setSegmentRaw(K.TR, 0, 0, 0xffff, K.AR_P | 11);
+    for (let s = 0; s < 8; s++) this.setSegmentRaw(s, 0, 0, 0xffff, AR_P | AR_S | AR_RW | AR_ACCESSED);
+    this.setSegmentRaw(CS, 0xf000, 0xffff0000, 0xffff, AR_P | AR_S | AR_CODE | AR_RW | AR_ACCESSED);
+    this.setSegmentRaw(LDTR, 0, 0, 0xffff, AR_P | 2);
+    this.setSegmentRaw(TR, 0, 0, 0xffff, AR_P | 11);
     this.cpl = 0;
     this.halted = false;
     this.intrLine = false;
@@ -249,8 +309,8 @@ export class Cpu {
     const end = this.instructionsRetired + limit;
     while (this.instructionsRetired < end) {
       this.startEip = this.eip;
-      this.startEsp = this.regs[K.ESP];
-      const tf = this.flags & K.TF;
+      this.startEsp = this.regs[ESP];
+      const tf = this.flags & TF;
       executeOne(this);
       this.instructionsRetired++;
       if (tf) this.singleStepTrap();
@@ -300,10 +360,10 @@ export class Cpu {
   }
   /** Sets EFLAGS as a whole (no privilege filtering; bits 1 forced, 3/5/15 cleared). */
   setFlags(v: number): void {
-    this.lzOp = K.LZ_NONE;
-    const oldVm = this.flags & K.VM;
+    this.lzOp = LZ_NONE;
+    const oldVm = this.flags & VM;
     this.flags = (v & 0x3f7fd5) | 2;
-    if ((this.flags & K.VM) !== oldVm) this.updateMode();
+    if ((this.flags & VM) !== oldVm) this.updateMode();
     this.eventCheck = true;
   }
 
@@ -325,9 +385,9 @@ export class Cpu {
     selector &= 0xffff;
     this.segSel[s] = selector;
     this.segBase[s] = selector << 4;
-    if (this.flags & K.VM) {
+    if (this.flags & VM) {
       this.segLimit[s] = 0xffff;
-      this.segAr[s] = K.AR_P | K.AR_S | K.AR_RW | K.AR_ACCESSED | 0x60 | (s === K.CS ? K.AR_CODE : 0);
+      this.segAr[s] = AR_P | AR_S | AR_RW | AR_ACCESSED | 0x60 | (s === CS ? AR_CODE : 0);
     }
     this.updateSeg(s);
   }
@@ -342,7 +402,7 @@ export class Cpu {
     this.segLimit[s] = limit >>> 0;
     this.segAr[s] = ar & 0xf0ff;
     this.updateSeg(s);
-    if (s === K.CS && this.protectedMode) this.cpl = selector & 3;
+    if (s === CS && this.protectedMode) this.cpl = selector & 3;
   }
 
   getCr(n: number): number {
@@ -361,7 +421,7 @@ export class Cpu {
   setCr(n: number, v: number): void {
     switch (n) {
       case 0:
-        this.cr0 = (v | K.CR0_ET) | 0;
+        this.cr0 = (v | CR0_ET) | 0;
         break;
       case 2:
         this.cr2 = v | 0;
@@ -431,7 +491,7 @@ export class Cpu {
     this.regsHi.set(a('regsHi'));
     this.eip = Number(st.eip) | 0;
     this.flags = Number(st.flags) | 2;
-    this.lzOp = K.LZ_NONE;
+    this.lzOp = LZ_NONE;
     this.segSel.set(a('segSel'));
     this.segBase.set(a('segBase'));
     this.segLimit.set(a('segLimit'));
@@ -465,11 +525,11 @@ export class Cpu {
 
   /** Recomputes everything derived from CR0, EFLAGS.VM and CS/SS. */
   updateMode(): void {
-    const pe = (this.cr0 & K.CR0_PE) !== 0;
-    const vm = (this.flags & K.VM) !== 0;
+    const pe = (this.cr0 & CR0_PE) !== 0;
+    const vm = (this.flags & VM) !== 0;
     const wasPaging = this.pagingEnabled;
     this.protectedMode = pe && !vm;
-    this.pagingEnabled = pe && (this.cr0 & K.CR0_PG) !== 0;
+    this.pagingEnabled = pe && (this.cr0 & CR0_PG) !== 0;
     if (wasPaging !== this.pagingEnabled) this.flushTlb(true);
     if (vm) this.cpl = 3;
     else if (!pe) this.cpl = 0;
@@ -481,50 +541,50 @@ export class Cpu {
   updateSeg(s: number): void {
     const ar = this.segAr[s];
     const limit = this.segLimit[s];
-    if (s === K.CS) {
-      this.code32 = (ar & K.AR_DB) !== 0 && (this.cr0 & K.CR0_PE) !== 0 && !(this.flags & K.VM);
+    if (s === CS) {
+      this.code32 = (ar & AR_DB) !== 0 && (this.cr0 & CR0_PE) !== 0 && !(this.flags & VM);
       this.fetchHi = 0;
-    } else if (s === K.SS) {
-      this.stack32 = (ar & K.AR_DB) !== 0 && (this.cr0 & K.CR0_PE) !== 0 && !(this.flags & K.VM);
+    } else if (s === SS) {
+      this.stack32 = (ar & AR_DB) !== 0 && (this.cr0 & CR0_PE) !== 0 && !(this.flags & VM);
     }
-    const pm = (this.cr0 & K.CR0_PE) !== 0 && !(this.flags & K.VM);
+    const pm = (this.cr0 & CR0_PE) !== 0 && !(this.flags & VM);
     if (!pm) {
       // Real and V86 mode: only the limit counts (and expand-down, for unreal-mode leftovers).
       this.segR[s] = 1;
       this.segW[s] = 1;
-      if ((ar & (K.AR_S | K.AR_CODE | K.AR_DC)) === (K.AR_S | K.AR_DC)) {
+      if ((ar & (AR_S | AR_CODE | AR_DC)) === (AR_S | AR_DC)) {
         this.segLo[s] = limit + 1;
-        this.segHi[s] = ar & K.AR_DB ? 0xffffffff : 0xffff;
+        this.segHi[s] = ar & AR_DB ? 0xffffffff : 0xffff;
       } else {
         this.segLo[s] = 0;
         this.segHi[s] = limit;
       }
       return;
     }
-    if (!(ar & K.AR_P) || !(ar & K.AR_S) || (s !== K.CS && s < 6 && (this.segSel[s] & 0xfffc) === 0)) {
+    if (!(ar & AR_P) || !(ar & AR_S) || (s !== CS && s < 6 && (this.segSel[s] & 0xfffc) === 0)) {
       // Null or unusable: every access faults.
       this.segLo[s] = 1;
       this.segHi[s] = 0;
       this.segR[s] = 0;
       this.segW[s] = 0;
-      if (s === K.CS || s >= 6) {
+      if (s === CS || s >= 6) {
         this.segLo[s] = 0;
         this.segHi[s] = limit;
         this.segR[s] = 1;
       }
       return;
     }
-    if (ar & K.AR_CODE) {
-      this.segR[s] = ar & K.AR_RW ? 1 : 0;
+    if (ar & AR_CODE) {
+      this.segR[s] = ar & AR_RW ? 1 : 0;
       this.segW[s] = 0;
       this.segLo[s] = 0;
       this.segHi[s] = limit;
     } else {
       this.segR[s] = 1;
-      this.segW[s] = ar & K.AR_RW ? 1 : 0;
-      if (ar & K.AR_DC) {
+      this.segW[s] = ar & AR_RW ? 1 : 0;
+      if (ar & AR_DC) {
         this.segLo[s] = limit + 1;
-        this.segHi[s] = ar & K.AR_DB ? 0xffffffff : 0xffff;
+        this.segHi[s] = ar & AR_DB ? 0xffffffff : 0xffff;
       } else {
         this.segLo[s] = 0;
         this.segHi[s] = limit;
@@ -542,13 +602,13 @@ export class Cpu {
     throw FAULT;
   }
   gp(error: number): never {
-    return this.fault(K.EXC_GP, error & 0xffff);
+    return this.fault(EXC_GP, error & 0xffff);
   }
   ud(): never {
-    return this.fault(K.EXC_UD);
+    return this.fault(EXC_UD);
   }
   segFault(s: number): never {
-    return this.fault(s === K.SS ? K.EXC_SS : K.EXC_GP, 0);
+    return this.fault(s === SS ? EXC_SS : EXC_GP, 0);
   }
 
   private deliverPendingFault(): void {
@@ -557,7 +617,7 @@ export class Cpu {
     this.pendingVector = -1;
     // Faults restart the instruction: roll EIP and ESP back.
     this.eip = this.startEip;
-    this.regs[K.ESP] = this.startEsp;
+    this.regs[ESP] = this.startEsp;
     this.raiseException(vector, error);
   }
 
@@ -567,19 +627,19 @@ export class Cpu {
     const prev = this.deliveringVector;
     if (prev >= 0) {
       const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
-      if (prev === K.EXC_DF) {
+      if (prev === EXC_DF) {
         this.deliveringVector = -1;
         this.tripleFault();
         return;
       }
-      if ((contributory(prev) && contributory(vector)) || (prev === K.EXC_PF && (vector === K.EXC_PF || contributory(vector)))) {
-        vector = K.EXC_DF;
+      if ((contributory(prev) && contributory(vector)) || (prev === EXC_PF && (vector === EXC_PF || contributory(vector)))) {
+        vector = EXC_DF;
         error = 0;
       }
     }
     this.deliveringVector = vector;
     try {
-      this.deliverInterrupt(vector, K.INT_EXCEPTION, error, this.eip);
+      this.deliverInterrupt(vector, INT_EXCEPTION, error, this.eip);
       this.deliveringVector = -1;
     } catch (e) {
       if (e !== FAULT) {
@@ -590,7 +650,7 @@ export class Cpu {
       const e2 = this.pendingError;
       this.pendingVector = -1;
       this.eip = this.startEip;
-      this.regs[K.ESP] = this.startEsp;
+      this.regs[ESP] = this.startEsp;
       this.raiseException(v2, e2);
       this.deliveringVector = -1;
     }
@@ -606,7 +666,7 @@ export class Cpu {
   private singleStepTrap(): void {
     this.dr[6] |= 0x4000;
     try {
-      this.deliverInterrupt(K.EXC_DB, K.INT_EXCEPTION, -1, this.eip);
+      this.deliverInterrupt(EXC_DB, INT_EXCEPTION, -1, this.eip);
     } catch (e) {
       if (e !== FAULT) throw e;
       const v = this.pendingVector;
@@ -627,10 +687,10 @@ export class Cpu {
       this.nmiPending = false;
       this.nmiBlocked = true;
       this.halted = false;
-      this.deliverEvent(K.EXC_NMI);
+      this.deliverEvent(EXC_NMI);
       return true;
     }
-    if (this.intrLine && this.flags & K.IF) {
+    if (this.intrLine && this.flags & IF) {
       this.halted = false;
       const vector = this.host.acknowledgeInterrupt() & 0xff;
       this.deliverEvent(vector);
@@ -642,9 +702,9 @@ export class Cpu {
 
   private deliverEvent(vector: number): void {
     this.startEip = this.eip;
-    this.startEsp = this.regs[K.ESP];
+    this.startEsp = this.regs[ESP];
     try {
-      this.deliverInterrupt(vector, K.INT_EXTERNAL, -1, this.eip);
+      this.deliverInterrupt(vector, INT_EXTERNAL, -1, this.eip);
     } catch (e) {
       if (e === FAULT) this.deliverPendingFault();
       else if (e !== SHUTDOWN) throw e;
@@ -656,7 +716,7 @@ export class Cpu {
    * Real mode: the IVT at IDTR.base; protected and V86 mode: system.ts.
    */
   deliverInterrupt(vector: number, kind: number, error: number, returnEip: number): void {
-    if (this.cr0 & K.CR0_PE) {
+    if (this.cr0 & CR0_PE) {
       Sys.protectedModeInterrupt(this, vector, kind, error, returnEip);
     } else {
       if (vector * 4 + 3 > this.idtLimit) this.gp(vector * 8 + 2);
@@ -664,10 +724,10 @@ export class Cpu {
       const entry = this.readLin32(this.idtBase + vector * 4);
       this.supervisorAccess = false;
       this.push16(this.getFlags());
-      this.push16(this.segSel[K.CS]);
+      this.push16(this.segSel[CS]);
       this.push16(returnEip);
-      this.flags &= ~(K.IF | K.TF | K.AC | K.RF);
-      this.loadSegmentReal(K.CS, entry >>> 16);
+      this.flags &= ~(IF | TF | AC | RF);
+      this.loadSegmentReal(CS, entry >>> 16);
       this.eip = entry & 0xffff;
     }
     this.halted = false;
@@ -679,71 +739,71 @@ export class Cpu {
 
   materializeFlags(): void {
     const op = this.lzOp;
-    if (op === K.LZ_NONE) return;
-    let f = this.flags & ~K.ARITH_FLAGS;
+    if (op === LZ_NONE) return;
+    let f = this.flags & ~ARITH_FLAGS;
     const r = this.lzR;
     const size = this.lzSize;
-    if (r === 0) f |= K.ZF;
-    f |= (r >>> (size - 1)) & 1 ? K.SF : 0;
+    if (r === 0) f |= ZF;
+    f |= (r >>> (size - 1)) & 1 ? SF : 0;
     f |= PARITY[r & 0xff];
-    if (op === K.LZ_RES) {
-      f |= this.flags & (K.CF | K.OF | K.AF);
-    } else if (op !== K.LZ_LOGIC) {
+    if (op === LZ_RES) {
+      f |= this.flags & (CF | OF | AF);
+    } else if (op !== LZ_LOGIC) {
       const a = this.lzA;
       const b = this.lzB;
-      f |= (a ^ b ^ r) & K.AF;
+      f |= (a ^ b ^ r) & AF;
       switch (op) {
-        case K.LZ_ADD:
-          if (this.lzC ? r <= a : r < a) f |= K.CF;
-          if ((((a ^ r) & (b ^ r)) >>> (size - 1)) & 1) f |= K.OF;
+        case LZ_ADD:
+          if (this.lzC ? r <= a : r < a) f |= CF;
+          if ((((a ^ r) & (b ^ r)) >>> (size - 1)) & 1) f |= OF;
           break;
-        case K.LZ_SUB:
-          if (this.lzC ? a <= b : a < b) f |= K.CF;
-          if ((((a ^ b) & (a ^ r)) >>> (size - 1)) & 1) f |= K.OF;
+        case LZ_SUB:
+          if (this.lzC ? a <= b : a < b) f |= CF;
+          if ((((a ^ b) & (a ^ r)) >>> (size - 1)) & 1) f |= OF;
           break;
-        case K.LZ_INC:
-          f |= this.flags & K.CF;
-          if ((((a ^ r) & (b ^ r)) >>> (size - 1)) & 1) f |= K.OF;
+        case LZ_INC:
+          f |= this.flags & CF;
+          if ((((a ^ r) & (b ^ r)) >>> (size - 1)) & 1) f |= OF;
           break;
-        case K.LZ_DEC:
-          f |= this.flags & K.CF;
-          if ((((a ^ b) & (a ^ r)) >>> (size - 1)) & 1) f |= K.OF;
+        case LZ_DEC:
+          f |= this.flags & CF;
+          if ((((a ^ b) & (a ^ r)) >>> (size - 1)) & 1) f |= OF;
           break;
       }
     }
     this.flags = f;
-    this.lzOp = K.LZ_NONE;
+    this.lzOp = LZ_NONE;
   }
 
   getCF(): number {
     switch (this.lzOp) {
-      case K.LZ_ADD:
+      case LZ_ADD:
         return (this.lzC ? this.lzR <= this.lzA : this.lzR < this.lzA) ? 1 : 0;
-      case K.LZ_SUB:
+      case LZ_SUB:
         return (this.lzC ? this.lzA <= this.lzB : this.lzA < this.lzB) ? 1 : 0;
-      case K.LZ_LOGIC:
+      case LZ_LOGIC:
         return 0;
     }
-    return this.flags & K.CF;
+    return this.flags & CF;
   }
   getZF(): boolean {
-    return this.lzOp === K.LZ_NONE ? (this.flags & K.ZF) !== 0 : this.lzR === 0;
+    return this.lzOp === LZ_NONE ? (this.flags & ZF) !== 0 : this.lzR === 0;
   }
   getSF(): boolean {
-    return this.lzOp === K.LZ_NONE ? (this.flags & K.SF) !== 0 : ((this.lzR >>> (this.lzSize - 1)) & 1) !== 0;
+    return this.lzOp === LZ_NONE ? (this.flags & SF) !== 0 : ((this.lzR >>> (this.lzSize - 1)) & 1) !== 0;
   }
   getOF(): boolean {
     const op = this.lzOp;
-    if (op === K.LZ_NONE || op === K.LZ_RES) return (this.flags & K.OF) !== 0;
-    if (op === K.LZ_LOGIC) return false;
+    if (op === LZ_NONE || op === LZ_RES) return (this.flags & OF) !== 0;
+    if (op === LZ_LOGIC) return false;
     const a = this.lzA;
     const b = this.lzB;
     const r = this.lzR;
-    if (op === K.LZ_ADD || op === K.LZ_INC) return ((((a ^ r) & (b ^ r)) >>> (this.lzSize - 1)) & 1) !== 0;
+    if (op === LZ_ADD || op === LZ_INC) return ((((a ^ r) & (b ^ r)) >>> (this.lzSize - 1)) & 1) !== 0;
     return ((((a ^ b) & (a ^ r)) >>> (this.lzSize - 1)) & 1) !== 0;
   }
   getPF(): boolean {
-    return this.lzOp === K.LZ_NONE ? (this.flags & K.PF) !== 0 : PARITY[this.lzR & 0xff] !== 0;
+    return this.lzOp === LZ_NONE ? (this.flags & PF) !== 0 : PARITY[this.lzR & 0xff] !== 0;
   }
 
   /** Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc). */
@@ -781,8 +841,8 @@ export class Cpu {
   /** Sets the lazy-flag record for a result whose CF/OF/AF the caller computed (shifts, MUL...). */
   setResultFlags(result: number, size: number, cf: number, of: number, af: number): void {
     // No need to materialize: ZF/SF/PF come from `result`, CF/OF/AF are set here.
-    this.flags = (this.flags & ~(K.CF | K.OF | K.AF)) | (cf ? K.CF : 0) | (of ? K.OF : 0) | (af ? K.AF : 0);
-    this.lzOp = K.LZ_RES;
+    this.flags = (this.flags & ~(CF | OF | AF)) | (cf ? CF : 0) | (of ? OF : 0) | (af ? AF : 0);
+    this.lzOp = LZ_RES;
     this.lzR = result;
     this.lzSize = size;
   }
@@ -840,13 +900,13 @@ export class Cpu {
   private walk(lin: number, write: number, user: boolean): number {
     lin >>>= 0;
     const mem = this.mem;
-    const wp = (this.cr0 & K.CR0_WP) !== 0;
+    const wp = (this.cr0 & CR0_WP) !== 0;
     let phys: number;
     let writable: boolean;
     let usr: boolean;
     let global: boolean;
     let dirty: boolean;
-    if (this.cr4 & K.CR4_PAE) {
+    if (this.cr4 & CR4_PAE) {
       const pdpteAddr = ((this.cr3 & ~0x1f) + ((lin >>> 30) << 3)) >>> 0;
       const pdpte = mem.read32(pdpteAddr & this.a20);
       if (!(pdpte & 1)) this.pageFault(lin, 0, write, user);
@@ -890,7 +950,7 @@ export class Cpu {
       const pdeAddr = ((this.cr3 & ~0xfff) + ((lin >>> 22) << 2)) >>> 0;
       let pde = mem.read32(pdeAddr & this.a20);
       if (!(pde & 1)) this.pageFault(lin, 0, write, user);
-      if (pde & 0x80 && this.cr4 & K.CR4_PSE) {
+      if (pde & 0x80 && this.cr4 & CR4_PSE) {
         writable = (pde & 2) !== 0;
         usr = (pde & 4) !== 0;
         if (user ? !usr || (write && !writable) : write && !writable && wp) this.pageFault(lin, 1, write, user);
@@ -924,7 +984,7 @@ export class Cpu {
       if (writable || !wp) bits |= TLB_SUPER_WRITE;
       if (writable && usr) bits |= TLB_USER_WRITE;
     }
-    if (global && this.cr4 & K.CR4_PGE) bits |= TLB_GLOBAL;
+    if (global && this.cr4 & CR4_PGE) bits |= TLB_GLOBAL;
     const page = lin >>> 12;
     if (this.tlb[page] === 0) {
       if (this.tlbCount < TLB_LIST_SIZE) this.tlbList[this.tlbCount++] = page;
@@ -936,7 +996,7 @@ export class Cpu {
 
   private pageFault(lin: number, bits: number, write: number, user: boolean): never {
     this.cr2 = lin | 0;
-    return this.fault(K.EXC_PF, bits | (write ? 2 : 0) | (user ? 4 : 0));
+    return this.fault(EXC_PF, bits | (write ? 2 : 0) | (user ? 4 : 0));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1082,9 +1142,9 @@ export class Cpu {
 
   private fetchSlow(): number {
     const off = this.eip >>> 0;
-    const limit = this.segLimit[K.CS];
+    const limit = this.segLimit[CS];
     if (off > limit) this.gp(0);
-    const lin = (this.segBase[K.CS] + off) | 0;
+    const lin = (this.segBase[CS] + off) | 0;
     const p = this.translate(lin, 0);
     const mem = this.mem;
     this.eip = off + 1;
@@ -1112,27 +1172,27 @@ export class Cpu {
   // Stack
 
   push16(v: number): void {
-    const esp = this.regs[K.ESP];
+    const esp = this.regs[ESP];
     if (this.stack32) {
       const n = (esp - 2) | 0;
-      this.writeLin16(this.linW(K.SS, n, 2), v);
-      this.regs[K.ESP] = n;
+      this.writeLin16(this.linW(SS, n, 2), v);
+      this.regs[ESP] = n;
     } else {
       const n = (esp - 2) & 0xffff;
-      this.writeLin16(this.linW(K.SS, n, 2), v);
-      this.r16[K.ESP << 1] = n;
+      this.writeLin16(this.linW(SS, n, 2), v);
+      this.r16[ESP << 1] = n;
     }
   }
   push32(v: number): void {
-    const esp = this.regs[K.ESP];
+    const esp = this.regs[ESP];
     if (this.stack32) {
       const n = (esp - 4) | 0;
-      this.writeLin32(this.linW(K.SS, n, 4), v);
-      this.regs[K.ESP] = n;
+      this.writeLin32(this.linW(SS, n, 4), v);
+      this.regs[ESP] = n;
     } else {
       const n = (esp - 4) & 0xffff;
-      this.writeLin32(this.linW(K.SS, n, 4), v);
-      this.r16[K.ESP << 1] = n;
+      this.writeLin32(this.linW(SS, n, 4), v);
+      this.r16[ESP << 1] = n;
     }
   }
   push(v: number): void {
@@ -1140,25 +1200,25 @@ export class Cpu {
     else this.push16(v);
   }
   pop16(): number {
-    const esp = this.regs[K.ESP];
+    const esp = this.regs[ESP];
     if (this.stack32) {
-      const v = this.readLin16(this.linR(K.SS, esp, 2));
-      this.regs[K.ESP] = esp + 2;
+      const v = this.readLin16(this.linR(SS, esp, 2));
+      this.regs[ESP] = esp + 2;
       return v;
     }
-    const v = this.readLin16(this.linR(K.SS, esp & 0xffff, 2));
-    this.r16[K.ESP << 1] = esp + 2;
+    const v = this.readLin16(this.linR(SS, esp & 0xffff, 2));
+    this.r16[ESP << 1] = esp + 2;
     return v;
   }
   pop32(): number {
-    const esp = this.regs[K.ESP];
+    const esp = this.regs[ESP];
     if (this.stack32) {
-      const v = this.readLin32(this.linR(K.SS, esp, 4));
-      this.regs[K.ESP] = esp + 4;
+      const v = this.readLin32(this.linR(SS, esp, 4));
+      this.regs[ESP] = esp + 4;
       return v;
     }
-    const v = this.readLin32(this.linR(K.SS, esp & 0xffff, 4));
-    this.r16[K.ESP << 1] = esp + 4;
+    const v = this.readLin32(this.linR(SS, esp & 0xffff, 4));
+    this.r16[ESP << 1] = esp + 4;
     return v;
   }
   pop(): number {
@@ -1166,12 +1226,12 @@ export class Cpu {
   }
   /** Reads the stack at ESP + `delta` without popping. */
   peekStack(delta: number, size: number): number {
-    const off = this.stack32 ? (this.regs[K.ESP] + delta) | 0 : (this.regs[K.ESP] + delta) & 0xffff;
-    return size === 16 ? this.readLin16(this.linR(K.SS, off, 2)) : this.readLin32(this.linR(K.SS, off, 4));
+    const off = this.stack32 ? (this.regs[ESP] + delta) | 0 : (this.regs[ESP] + delta) & 0xffff;
+    return size === 16 ? this.readLin16(this.linR(SS, off, 2)) : this.readLin32(this.linR(SS, off, 4));
   }
   adjustEsp(delta: number): void {
-    if (this.stack32) this.regs[K.ESP] = this.regs[K.ESP] + delta;
-    else this.r16[K.ESP << 1] = this.regs[K.ESP] + delta;
+    if (this.stack32) this.regs[ESP] = this.regs[ESP] + delta;
+    else this.r16[ESP << 1] = this.regs[ESP] + delta;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1180,11 +1240,11 @@ export class Cpu {
   /** Writes EFLAGS from POPF/IRET: IOPL only at CPL 0, IF only when CPL <= IOPL; VM/RF untouched. */
   writeFlagsChecked(v: number, size: number): void {
     this.materializeFlags();
-    let mask = K.ARITH_FLAGS | K.TF | K.DF | K.NT | K.IF | K.IOPL;
-    if (size === 32) mask |= K.AC | K.ID;
-    if (this.protectedMode || this.flags & K.VM) {
-      if (this.cpl > 0) mask &= ~K.IOPL;
-      if (this.cpl > ((this.flags >> 12) & 3)) mask &= ~K.IF;
+    let mask = ARITH_FLAGS | TF | DF | NT | IF | IOPL;
+    if (size === 32) mask |= AC | ID;
+    if (this.protectedMode || this.flags & VM) {
+      if (this.cpl > 0) mask &= ~IOPL;
+      if (this.cpl > ((this.flags >> 12) & 3)) mask &= ~IF;
     }
     if (size === 16) mask &= 0xffff;
     this.flags = (this.flags & ~mask) | (v & mask) | 2;
@@ -1253,34 +1313,34 @@ export class Cpu {
 
   /** CPUID: a Pentium II that reports exactly what this emulator implements. */
   cpuid(): void {
-    const leaf = this.regs[K.EAX] >>> 0;
+    const leaf = this.regs[EAX] >>> 0;
     const r = this.regs;
     if (leaf === 0 || (leaf > 2 && leaf < 0x80000000)) {
-      r[K.EAX] = 2;
-      r[K.EBX] = 0x756e6547; // "Genu"
-      r[K.EDX] = 0x49656e69; // "ineI"
-      r[K.ECX] = 0x6c65746e; // "ntel"
-      if (leaf !== 0) r[K.EAX] = r[K.EBX] = r[K.ECX] = r[K.EDX] = 0;
+      r[EAX] = 2;
+      r[EBX] = 0x756e6547; // "Genu"
+      r[EDX] = 0x49656e69; // "ineI"
+      r[ECX] = 0x6c65746e; // "ntel"
+      if (leaf !== 0) r[EAX] = r[EBX] = r[ECX] = r[EDX] = 0;
       return;
     }
     if (leaf === 1) {
-      r[K.EAX] = 0x652;
-      r[K.EBX] = 0;
-      r[K.ECX] = 0;
+      r[EAX] = 0x652;
+      r[EBX] = 0;
+      r[ECX] = 0;
       // FPU, PSE, TSC, MSR, PAE, CX8, APIC, SEP, MTRR, PGE, CMOV, FXSR
-      r[K.EDX] = (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 24);
+      r[EDX] = (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 24);
       return;
     }
     if (leaf === 2) {
       // One iteration: 32 KiB L1 (split), 512 KiB L2, instruction/data TLB descriptors.
-      r[K.EAX] = 0x03020101;
-      r[K.EBX] = 0;
-      r[K.ECX] = 0;
-      r[K.EDX] = 0x0c040843;
+      r[EAX] = 0x03020101;
+      r[EBX] = 0;
+      r[ECX] = 0;
+      r[EDX] = 0x0c040843;
       return;
     }
     // Extended leaves do not exist on this CPU.
-    r[K.EAX] = r[K.EBX] = r[K.ECX] = r[K.EDX] = 0;
+    r[EAX] = r[EBX] = r[ECX] = r[EDX] = 0;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1291,7 +1351,7 @@ export class Cpu {
     const cpu = this;
     return {
       get numericErrorNative() {
-        return (cpu.cr0 & K.CR0_NE) !== 0;
+        return (cpu.cr0 & CR0_NE) !== 0;
       },
       get protectedMode() {
         return cpu.protectedMode;
@@ -1300,20 +1360,20 @@ export class Cpu {
         return cpu.opSize32;
       },
       get instructionSelector() {
-        return cpu.segSel[K.CS];
+        return cpu.segSel[CS];
       },
       get instructionOffset() {
         return cpu.startEip;
       },
       raiseException(vector: number): never {
-        return cpu.fault(vector, vector === K.EXC_UD || vector === K.EXC_NM || vector === K.EXC_MF ? -1 : 0);
+        return cpu.fault(vector, vector === EXC_UD || vector === EXC_NM || vector === EXC_MF ? -1 : 0);
       },
       setFerr(asserted: boolean) {
         cpu.onFerr(asserted);
       },
       setEflagsZPC(zf: boolean, pf: boolean, cf: boolean) {
         cpu.materializeFlags();
-        cpu.flags = (cpu.flags & ~K.ARITH_FLAGS) | (zf ? K.ZF : 0) | (pf ? K.PF : 0) | (cf ? K.CF : 0);
+        cpu.flags = (cpu.flags & ~ARITH_FLAGS) | (zf ? ZF : 0) | (pf ? PF : 0) | (cf ? CF : 0);
       },
       setAx(value: number) {
         cpu.r16[0] = value;

@@ -3,11 +3,49 @@
  * maps. Protected-mode control transfers and descriptor loads are in system.ts.
  */
 import type { Cpu } from './cpu';
-import * as K from './constants';
+import {
+  AF,
+  CF,
+  CR0_EM,
+  CR0_MP,
+  CR0_TS,
+  CR4_PCE,
+  CR4_TSD,
+  CS,
+  DF,
+  DS,
+  EAX,
+  EBP,
+  EBX,
+  ECX,
+  EDI,
+  EDX,
+  ES,
+  ESI,
+  ESP,
+  EXC_BR,
+  EXC_DB,
+  EXC_DE,
+  EXC_NM,
+  FS,
+  GS,
+  IF,
+  INT_EXCEPTION,
+  LZ_ADD,
+  LZ_DEC,
+  LZ_INC,
+  LZ_LOGIC,
+  LZ_NONE,
+  LZ_RES,
+  LZ_SUB,
+  OF,
+  PF,
+  SF,
+  SS,
+  ZF,
+} from './constants';
 import * as Sys from './system';
 
-const { ES, CS, SS, DS, FS, GS } = K;
-const { EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI } = K;
 
 /** Byte offset of 8-bit register `r` (AL CL DL BL AH CH DH BH) in the register file's byte view. */
 const R8 = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
@@ -139,18 +177,18 @@ export function alu(c: Cpu, op: number, a: number, b: number, size: number): num
   switch (op) {
     case 0: // ADD
       r = ((a + b) & mask) >>> 0;
-      c.lzOp = K.LZ_ADD;
+      c.lzOp = LZ_ADD;
       c.lzC = 0;
       break;
     case 1: // OR
       r = (a | b) >>> 0;
-      c.lzOp = K.LZ_LOGIC;
+      c.lzOp = LZ_LOGIC;
       break;
     case 2: {
       // ADC
       const cin = c.getCF();
       r = ((a + b + cin) & mask) >>> 0;
-      c.lzOp = K.LZ_ADD;
+      c.lzOp = LZ_ADD;
       c.lzC = cin;
       break;
     }
@@ -158,25 +196,25 @@ export function alu(c: Cpu, op: number, a: number, b: number, size: number): num
       // SBB
       const cin = c.getCF();
       r = ((a - b - cin) & mask) >>> 0;
-      c.lzOp = K.LZ_SUB;
+      c.lzOp = LZ_SUB;
       c.lzC = cin;
       break;
     }
     case 4: // AND
       r = (a & b) >>> 0;
-      c.lzOp = K.LZ_LOGIC;
+      c.lzOp = LZ_LOGIC;
       break;
     case 6: // XOR
       r = (a ^ b) >>> 0;
-      c.lzOp = K.LZ_LOGIC;
+      c.lzOp = LZ_LOGIC;
       break;
     default: // SUB, CMP
       r = ((a - b) & mask) >>> 0;
-      c.lzOp = K.LZ_SUB;
+      c.lzOp = LZ_SUB;
       c.lzC = 0;
       break;
   }
-  if (c.lzOp === K.LZ_LOGIC) c.flags &= ~(K.CF | K.OF | K.AF);
+  if (c.lzOp === LZ_LOGIC) c.flags &= ~(CF | OF | AF);
   c.lzA = a;
   c.lzB = b;
   c.lzR = r;
@@ -185,22 +223,22 @@ export function alu(c: Cpu, op: number, a: number, b: number, size: number): num
 }
 
 function logicFlags(c: Cpu, r: number, size: number): void {
-  c.flags &= ~(K.CF | K.OF | K.AF);
-  c.lzOp = K.LZ_LOGIC;
+  c.flags &= ~(CF | OF | AF);
+  c.lzOp = LZ_LOGIC;
   c.lzR = (r & maskOf(size)) >>> 0;
   c.lzSize = size;
 }
 
 function incDec(c: Cpu, a: number, size: number, dec: boolean): number {
   const mask = maskOf(size);
-  if (c.lzOp !== K.LZ_NONE) {
+  if (c.lzOp !== LZ_NONE) {
     // CF survives INC/DEC: capture it in `flags` (the other arithmetic bits there are recomputed
     // from the lazy record, so they may stay stale).
-    c.flags = (c.flags & ~K.CF) | c.getCF();
+    c.flags = (c.flags & ~CF) | c.getCF();
   }
   a = (a & mask) >>> 0;
   const r = ((dec ? a - 1 : a + 1) & mask) >>> 0;
-  c.lzOp = dec ? K.LZ_DEC : K.LZ_INC;
+  c.lzOp = dec ? LZ_DEC : LZ_INC;
   c.lzA = a;
   c.lzB = 1;
   c.lzR = r;
@@ -302,7 +340,7 @@ function shift(c: Cpu, op: number, a: number, count: number, size: number): numb
   }
   // Rotates change only CF and OF.
   c.materializeFlags();
-  c.flags = (c.flags & ~(K.CF | K.OF)) | (cf ? K.CF : 0) | (of ? K.OF : 0);
+  c.flags = (c.flags & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0);
   return r;
 }
 
@@ -411,17 +449,17 @@ function group3(c: Cpu, size: number): void {
     case 6: {
       // DIV
       const b = rmRead(c, size);
-      if (b === 0) c.fault(K.EXC_DE);
+      if (b === 0) c.fault(EXC_DE);
       if (size === 8) {
         const n = c.r16[0];
         const q = Math.floor(n / b);
-        if (q > 0xff) c.fault(K.EXC_DE);
+        if (q > 0xff) c.fault(EXC_DE);
         c.r8[0] = q;
         c.r8[1] = n % b;
       } else if (size === 16) {
         const n = ((c.r16[EDX << 1] << 16) | c.r16[0]) >>> 0;
         const q = Math.floor(n / b);
-        if (q > 0xffff) c.fault(K.EXC_DE);
+        if (q > 0xffff) c.fault(EXC_DE);
         c.r16[0] = q;
         c.r16[EDX << 1] = n % b;
       } else {
@@ -431,7 +469,7 @@ function group3(c: Cpu, size: number): void {
           c.regs[EAX] = Math.floor(lo / b);
           c.regs[EDX] = lo % b;
         } else {
-          if (hi >= b) c.fault(K.EXC_DE);
+          if (hi >= b) c.fault(EXC_DE);
           const n = (BigInt(hi) << 32n) | BigInt(lo);
           const bb = BigInt(b);
           c.regs[EAX] = Number(n / bb);
@@ -443,26 +481,26 @@ function group3(c: Cpu, size: number): void {
     default: {
       // IDIV
       const b = rmRead(c, size);
-      if (b === 0) c.fault(K.EXC_DE);
+      if (b === 0) c.fault(EXC_DE);
       if (size === 8) {
         const n = (c.r16[0] << 16) >> 16;
         const d = (b << 24) >> 24;
         const q = Math.trunc(n / d);
-        if (q > 127 || q < -128) c.fault(K.EXC_DE);
+        if (q > 127 || q < -128) c.fault(EXC_DE);
         c.r8[0] = q;
         c.r8[1] = n % d;
       } else if (size === 16) {
         const n = (c.r16[EDX << 1] << 16) | c.r16[0];
         const d = (b << 16) >> 16;
         const q = Math.trunc(n / d);
-        if (q > 32767 || q < -32768) c.fault(K.EXC_DE);
+        if (q > 32767 || q < -32768) c.fault(EXC_DE);
         c.r16[0] = q;
         c.r16[EDX << 1] = n % d;
       } else {
         const n = (BigInt(c.regs[EDX]) << 32n) | BigInt(c.regs[EAX] >>> 0);
         const d = BigInt(b | 0);
         const q = n / d;
-        if (q > 2147483647n || q < -2147483648n) c.fault(K.EXC_DE);
+        if (q > 2147483647n || q < -2147483648n) c.fault(EXC_DE);
         c.regs[EAX] = Number(q);
         c.regs[EDX] = Number(n % d);
       }
@@ -531,7 +569,7 @@ function strSrcSeg(c: Cpu): number {
 let strSize = 8;
 function movsBody(c: Cpu): boolean {
   const size = strSize;
-  const d = c.flags & K.DF ? -(size >> 3) : size >> 3;
+  const d = c.flags & DF ? -(size >> 3) : size >> 3;
   c.writeSized(size, ES, idx(c, EDI), c.readSized(size, strSrcSeg(c), idx(c, ESI)));
   advance(c, ESI, d);
   advance(c, EDI, d);
@@ -539,7 +577,7 @@ function movsBody(c: Cpu): boolean {
 }
 function cmpsBody(c: Cpu): boolean {
   const size = strSize;
-  const d = c.flags & K.DF ? -(size >> 3) : size >> 3;
+  const d = c.flags & DF ? -(size >> 3) : size >> 3;
   const a = c.readSized(size, strSrcSeg(c), idx(c, ESI));
   const b = c.readSized(size, ES, idx(c, EDI));
   alu(c, 7, a, b, size);
@@ -549,21 +587,21 @@ function cmpsBody(c: Cpu): boolean {
 }
 function stosBody(c: Cpu): boolean {
   const size = strSize;
-  const d = c.flags & K.DF ? -(size >> 3) : size >> 3;
+  const d = c.flags & DF ? -(size >> 3) : size >> 3;
   c.writeSized(size, ES, idx(c, EDI), getReg(c, size, EAX));
   advance(c, EDI, d);
   return false;
 }
 function lodsBody(c: Cpu): boolean {
   const size = strSize;
-  const d = c.flags & K.DF ? -(size >> 3) : size >> 3;
+  const d = c.flags & DF ? -(size >> 3) : size >> 3;
   setReg(c, size, EAX, c.readSized(size, strSrcSeg(c), idx(c, ESI)));
   advance(c, ESI, d);
   return false;
 }
 function scasBody(c: Cpu): boolean {
   const size = strSize;
-  const d = c.flags & K.DF ? -(size >> 3) : size >> 3;
+  const d = c.flags & DF ? -(size >> 3) : size >> 3;
   const b = c.readSized(size, ES, idx(c, EDI));
   alu(c, 7, getReg(c, size, EAX), b, size);
   advance(c, EDI, d);
@@ -571,7 +609,7 @@ function scasBody(c: Cpu): boolean {
 }
 function insBody(c: Cpu): boolean {
   const size = strSize;
-  const d = c.flags & K.DF ? -(size >> 3) : size >> 3;
+  const d = c.flags & DF ? -(size >> 3) : size >> 3;
   const port = c.r16[EDX << 1];
   const off = idx(c, EDI);
   // The destination is checked before the port is read.
@@ -584,7 +622,7 @@ function insBody(c: Cpu): boolean {
 }
 function outsBody(c: Cpu): boolean {
   const size = strSize;
-  const d = c.flags & K.DF ? -(size >> 3) : size >> 3;
+  const d = c.flags & DF ? -(size >> 3) : size >> 3;
   const port = c.r16[EDX << 1];
   const v = c.readSized(size, strSrcSeg(c), idx(c, ESI));
   if (size === 8) c.io.out8(port, v);
@@ -596,7 +634,7 @@ function outsBody(c: Cpu): boolean {
 
 /** REP MOVS/STOS fast path: whole runs within one RAM page pair, forward direction, no paging faults. */
 function fastRepStos(c: Cpu, size: number): boolean {
-  if (c.flags & K.DF || c.lockPrefix) return false;
+  if (c.flags & DF || c.lockPrefix) return false;
   const bytes = size >> 3;
   let n = counter(c);
   if (n === 0) return true;
@@ -630,7 +668,7 @@ function fastRepStos(c: Cpu, size: number): boolean {
 }
 
 function fastRepMovs(c: Cpu, size: number): boolean {
-  if (c.flags & K.DF) return false;
+  if (c.flags & DF) return false;
   const bytes = size >> 3;
   let n = counter(c);
   if (n === 0) return true;
@@ -669,8 +707,8 @@ function bcd(c: Cpu, op: number): void {
   c.materializeFlags();
   let al = c.r8[0];
   let f = c.flags;
-  const cf = f & K.CF;
-  const af = f & K.AF;
+  const cf = f & CF;
+  const af = f & AF;
   switch (op) {
     case 0x27: {
       // DAA
@@ -679,15 +717,15 @@ function bcd(c: Cpu, op: number): void {
       if ((al & 0xf) > 9 || af) {
         al += 6;
         ncf = cf || al > 0xff ? 1 : 0;
-        f |= K.AF;
-      } else f &= ~K.AF;
+        f |= AF;
+      } else f &= ~AF;
       if (old > 0x99 || cf) {
         al += 0x60;
         ncf = 1;
       } else ncf = 0;
       al &= 0xff;
       c.r8[0] = al;
-      f = (f & ~K.CF) | ncf;
+      f = (f & ~CF) | ncf;
       break;
     }
     case 0x2f: {
@@ -697,35 +735,35 @@ function bcd(c: Cpu, op: number): void {
       if ((al & 0xf) > 9 || af) {
         ncf = cf || al < 6 ? 1 : 0;
         al -= 6;
-        f |= K.AF;
-      } else f &= ~K.AF;
+        f |= AF;
+      } else f &= ~AF;
       if (old > 0x99 || cf) {
         al -= 0x60;
         ncf = 1;
       }
       al &= 0xff;
       c.r8[0] = al;
-      f = (f & ~K.CF) | ncf;
+      f = (f & ~CF) | ncf;
       break;
     }
     case 0x37: // AAA
       if ((al & 0xf) > 9 || af) {
         c.r16[0] = c.r16[0] + 0x106;
-        f |= K.AF | K.CF;
-      } else f &= ~(K.AF | K.CF);
+        f |= AF | CF;
+      } else f &= ~(AF | CF);
       c.r8[0] &= 0xf;
       break;
     case 0x3f: // AAS
       if ((al & 0xf) > 9 || af) {
         c.r16[0] = c.r16[0] - 6;
         c.r8[1] = c.r8[1] - 1;
-        f |= K.AF | K.CF;
-      } else f &= ~(K.AF | K.CF);
+        f |= AF | CF;
+      } else f &= ~(AF | CF);
       c.r8[0] &= 0xf;
       break;
   }
   c.flags = f;
-  c.lzOp = K.LZ_RES;
+  c.lzOp = LZ_RES;
   c.lzR = op === 0x27 || op === 0x2f ? c.r8[0] : c.r8[0];
   c.lzSize = 8;
 }
@@ -765,7 +803,7 @@ function checkLock(c: Cpu, op: number): void {
 // x87 escapes
 
 function fpuEscape(c: Cpu, op: number): void {
-  if (c.cr0 & (K.CR0_EM | K.CR0_TS)) c.fault(K.EXC_NM);
+  if (c.cr0 & (CR0_EM | CR0_TS)) c.fault(EXC_NM);
   const modrm = decodeModrm(c);
   if (modrm >= 0xc0) c.fpu.execute(op, modrm, null);
   else c.fpu.execute(op, modrm, c.fpuOperand(c.eaSeg, c.eaOff));
@@ -962,7 +1000,7 @@ function execOp(c: Cpu, op: number): void {
         hi |= 0;
         x |= 0;
       }
-      if (x < lo || x > hi) c.fault(K.EXC_BR);
+      if (x < lo || x > hi) c.fault(EXC_BR);
       return;
     }
     case 0x63:
@@ -1120,7 +1158,7 @@ function execOp(c: Cpu, op: number): void {
       return;
     }
     case 0x9b:
-      if ((c.cr0 & (K.CR0_MP | K.CR0_TS)) === (K.CR0_MP | K.CR0_TS)) c.fault(K.EXC_NM);
+      if ((c.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) c.fault(EXC_NM);
       c.fpu.wait();
       return;
     case 0x9c:
@@ -1131,7 +1169,7 @@ function execOp(c: Cpu, op: number): void {
       return;
     case 0x9e: {
       c.materializeFlags();
-      const mask = K.SF | K.ZF | K.AF | K.PF | K.CF;
+      const mask = SF | ZF | AF | PF | CF;
       c.flags = (c.flags & ~mask) | (c.r8[1] & mask);
       return;
     }
@@ -1253,7 +1291,7 @@ function execOp(c: Cpu, op: number): void {
     case 0xd4: {
       // AAM
       const base = c.fetch8();
-      if (base === 0) c.fault(K.EXC_DE);
+      if (base === 0) c.fault(EXC_DE);
       const al = c.r8[0];
       c.r8[1] = Math.floor(al / base);
       c.r8[0] = al % base;
@@ -1341,19 +1379,19 @@ function execOp(c: Cpu, op: number): void {
     }
     case 0xf1:
       // ICEBP: a #DB trap delivered like an external event (no gate DPL check).
-      c.deliverInterrupt(K.EXC_DB, K.INT_EXCEPTION, -1, c.eip);
+      c.deliverInterrupt(EXC_DB, INT_EXCEPTION, -1, c.eip);
       return;
     case 0xf4:
       if (c.cpl !== 0) c.gp(0);
       c.halted = true;
-      if (!(c.flags & K.IF) && !c.intrLine) {
+      if (!(c.flags & IF) && !c.intrLine) {
         // With interrupts off only an NMI can wake us; tell the machine.
         c.host.shutdown('hlt with interrupts disabled');
       }
       return;
     case 0xf5:
       c.materializeFlags();
-      c.flags ^= K.CF;
+      c.flags ^= CF;
       return;
     case 0xf6:
       decodeModrm(c);
@@ -1365,7 +1403,7 @@ function execOp(c: Cpu, op: number): void {
       return;
     case 0xf8: case 0xf9:
       c.materializeFlags();
-      c.flags = (c.flags & ~K.CF) | (op & 1);
+      c.flags = (c.flags & ~CF) | (op & 1);
       return;
     case 0xfa:
       Sys.cli(c);
@@ -1374,10 +1412,10 @@ function execOp(c: Cpu, op: number): void {
       Sys.sti(c);
       return;
     case 0xfc:
-      c.flags &= ~K.DF;
+      c.flags &= ~DF;
       return;
     case 0xfd:
-      c.flags |= K.DF;
+      c.flags |= DF;
       return;
     case 0xfe: {
       const m = decodeModrm(c);
@@ -1449,7 +1487,7 @@ function exec0F(c: Cpu): void {
       return;
     case 0x06:
       if (c.cpl !== 0) c.gp(0);
-      c.cr0 &= ~K.CR0_TS;
+      c.cr0 &= ~CR0_TS;
       return;
     case 0x08:
     case 0x09:
@@ -1470,7 +1508,7 @@ function exec0F(c: Cpu): void {
       c.writeMsr(regs[ECX] >>> 0, regs[EAX], regs[EDX]);
       return;
     case 0x31: {
-      if (c.cr4 & K.CR4_TSD && c.cpl !== 0) c.gp(0);
+      if (c.cr4 & CR4_TSD && c.cpl !== 0) c.gp(0);
       const t = c.readTsc();
       regs[EAX] = t % 4294967296;
       regs[EDX] = Math.floor(t / 4294967296);
@@ -1484,7 +1522,7 @@ function exec0F(c: Cpu): void {
       return;
     }
     case 0x33:
-      if ((regs[ECX] >>> 0) > 1 || (!(c.cr4 & K.CR4_PCE) && c.cpl !== 0)) c.gp(0);
+      if ((regs[ECX] >>> 0) > 1 || (!(c.cr4 & CR4_PCE) && c.cpl !== 0)) c.gp(0);
       regs[EAX] = 0;
       regs[EDX] = 0;
       return;
@@ -1590,7 +1628,7 @@ function exec0F(c: Cpu): void {
       const v = rmRead(c, size);
       if (v === 0) {
         c.materializeFlags();
-        c.flags |= K.ZF;
+        c.flags |= ZF;
         return;
       }
       let i: number;
@@ -1598,7 +1636,7 @@ function exec0F(c: Cpu): void {
       else i = 31 - Math.clz32(v);
       setReg(c, size, (c.modrm >> 3) & 7, i);
       c.materializeFlags();
-      c.flags &= ~K.ZF;
+      c.flags &= ~ZF;
       return;
     }
     case 0xc0: case 0xc1: {
@@ -1624,13 +1662,13 @@ function exec0F(c: Cpu): void {
       if (lo === regs[EAX] && hi === regs[EDX]) {
         c.writeLin32(lin, regs[EBX]);
         c.writeLin32(lin + 4, regs[ECX]);
-        c.flags |= K.ZF;
+        c.flags |= ZF;
       } else {
         c.writeLin32(lin, lo);
         c.writeLin32(lin + 4, hi);
         regs[EAX] = lo;
         regs[EDX] = hi;
-        c.flags &= ~K.ZF;
+        c.flags &= ~ZF;
       }
       return;
     }
@@ -1671,7 +1709,7 @@ function bitTest(c: Cpu, kind: number, immForm: boolean): void {
   const v = kind === 0 ? rmRead(c, size) : rmReadForWrite(c, size);
   const cf = (v >>> bit) & 1;
   c.materializeFlags();
-  c.flags = (c.flags & ~K.CF) | cf;
+  c.flags = (c.flags & ~CF) | cf;
   if (kind === 0) return;
   const m = (1 << bit) >>> 0;
   const r = kind === 1 ? v | m : kind === 2 ? v & ~m : v ^ m;
@@ -1716,8 +1754,8 @@ function group15(c: Cpu): void {
   const m = decodeModrm(c);
   const reg = (m >> 3) & 7;
   if (m >= 0xc0 || reg > 1) c.ud();
-  if (c.cr0 & K.CR0_EM) c.ud();
-  if (c.cr0 & K.CR0_TS) c.fault(K.EXC_NM);
+  if (c.cr0 & CR0_EM) c.ud();
+  if (c.cr0 & CR0_TS) c.fault(EXC_NM);
   if (c.eaOff & 15) c.gp(0);
   const lin = reg === 0 ? c.linW(c.eaSeg, c.eaOff, 512) : c.linR(c.eaSeg, c.eaOff, 512);
   if (reg === 0) c.probeWrite(lin, 512);

@@ -4,11 +4,63 @@
  * I/O permission checks, and the system instructions (0F 00, 0F 01, LAR/LSL, MOV CR/DR...).
  */
 import type { Cpu } from './cpu';
-import * as K from './constants';
+import {
+  AC,
+  ARITH_FLAGS,
+  AR_ACCESSED,
+  AR_CODE,
+  AR_DB,
+  AR_DC,
+  AR_G,
+  AR_P,
+  AR_RW,
+  AR_S,
+  CR0_CD,
+  CR0_ET,
+  CR0_NW,
+  CR0_PE,
+  CR0_PG,
+  CR0_TS,
+  CR0_WP,
+  CR4_DE,
+  CR4_PAE,
+  CR4_PGE,
+  CR4_PSE,
+  CS,
+  DF,
+  DS,
+  EAX,
+  EBP,
+  EBX,
+  ECX,
+  EDI,
+  EDX,
+  ES,
+  ESI,
+  ESP,
+  EXC_NP,
+  EXC_SS,
+  EXC_TS,
+  FS,
+  GS,
+  ID,
+  IF,
+  INT_SOFTWARE,
+  IOPL,
+  LDTR,
+  LZ_NONE,
+  NT,
+  RF,
+  SS,
+  TF,
+  TR,
+  VIF,
+  VIP,
+  VM,
+  ZF,
+} from './constants';
 import { decodeModrm, getReg, setReg, rmRead, rmWrite } from './exec';
 
-const { ES, CS, SS, DS, FS, GS, LDTR, TR } = K;
-const { EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI } = K;
 
 const TS_JMP = 0;
 const TS_CALL = 1;
@@ -95,10 +147,10 @@ function loadCs(c: Cpu, sel: number, lo: number, hi: number, cpl: number): void 
 }
 
 function np(c: Cpu, error: number): never {
-  return c.fault(K.EXC_NP, error & 0xfffc);
+  return c.fault(EXC_NP, error & 0xfffc);
 }
 function ts(c: Cpu, error: number): never {
-  return c.fault(K.EXC_TS, error & 0xfffc);
+  return c.fault(EXC_TS, error & 0xfffc);
 }
 
 /** MOV/POP/LxS into a data segment register or SS, with all protected-mode checks. */
@@ -120,14 +172,14 @@ export function loadSeg(c: Cpu, s: number, sel: number): void {
   const ar = (hi >>> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   if (s === SS) {
-    if (rpl !== c.cpl || dpl !== c.cpl || (ar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW)) c.gp(sel & 0xfffc);
-    if (!(ar & K.AR_P)) c.fault(K.EXC_SS, sel & 0xfffc);
+    if (rpl !== c.cpl || dpl !== c.cpl || (ar & (AR_S | AR_CODE | AR_RW)) !== (AR_S | AR_RW)) c.gp(sel & 0xfffc);
+    if (!(ar & AR_P)) c.fault(EXC_SS, sel & 0xfffc);
   } else {
-    if (!(ar & K.AR_S) || (ar & (K.AR_CODE | K.AR_RW)) === K.AR_CODE) c.gp(sel & 0xfffc);
-    if (!(ar & K.AR_CODE) || !(ar & K.AR_DC)) {
+    if (!(ar & AR_S) || (ar & (AR_CODE | AR_RW)) === AR_CODE) c.gp(sel & 0xfffc);
+    if (!(ar & AR_CODE) || !(ar & AR_DC)) {
       if (dpl < c.cpl || dpl < rpl) c.gp(sel & 0xfffc);
     }
-    if (!(ar & K.AR_P)) np(c, sel);
+    if (!(ar & AR_P)) np(c, sel);
   }
   setAccessed(c, sel);
   loadCache(c, s, sel, lo, c.descHi);
@@ -196,7 +248,7 @@ export function farJump(c: Cpu, sel: number, off: number): void {
   if (!c.opSize32) off &= 0xffff;
   off >>>= 0;
   if (!c.protectedMode) {
-    const limit = c.flags & K.VM ? 0xffff : c.segLimit[CS];
+    const limit = c.flags & VM ? 0xffff : c.segLimit[CS];
     if (off > limit) c.gp(0);
     c.loadSegmentReal(CS, sel);
     c.eip = off;
@@ -209,7 +261,7 @@ export function farJump(c: Cpu, sel: number, off: number): void {
   const ar = (hi >>> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   const rpl = sel & 3;
-  if (ar & K.AR_S) {
+  if (ar & AR_S) {
     checkCodeTarget(c, sel, ar, dpl, rpl);
     if (off > descLimit(lo, hi)) c.gp(0);
     setAccessed(c, sel);
@@ -219,7 +271,7 @@ export function farJump(c: Cpu, sel: number, off: number): void {
   }
   const type = ar & 0xf;
   if (dpl < c.cpl || dpl < rpl) c.gp(sel & 0xfffc);
-  if (!(ar & K.AR_P)) np(c, sel);
+  if (!(ar & AR_P)) np(c, sel);
   switch (type) {
     case 4:
     case 12: {
@@ -229,9 +281,9 @@ export function farJump(c: Cpu, sel: number, off: number): void {
       if (!readDescriptor(c, csel)) c.gp(csel & 0xfffc);
       const car = (c.descHi >>> 8) & 0xff;
       const cdpl = (car >> 5) & 3;
-      if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE)) c.gp(csel & 0xfffc);
-      if (car & K.AR_DC ? cdpl > c.cpl : cdpl !== c.cpl) c.gp(csel & 0xfffc);
-      if (!(car & K.AR_P)) np(c, csel);
+      if ((car & (AR_S | AR_CODE)) !== (AR_S | AR_CODE)) c.gp(csel & 0xfffc);
+      if (car & AR_DC ? cdpl > c.cpl : cdpl !== c.cpl) c.gp(csel & 0xfffc);
+      if (!(car & AR_P)) np(c, csel);
       if (goff > descLimit(c.descLo, c.descHi)) c.gp(0);
       setAccessed(c, csel);
       loadCs(c, csel, c.descLo, c.descHi, c.cpl);
@@ -251,11 +303,11 @@ export function farJump(c: Cpu, sel: number, off: number): void {
 }
 
 function checkCodeTarget(c: Cpu, sel: number, ar: number, dpl: number, rpl: number): void {
-  if (!(ar & K.AR_CODE)) c.gp(sel & 0xfffc);
-  if (ar & K.AR_DC) {
+  if (!(ar & AR_CODE)) c.gp(sel & 0xfffc);
+  if (ar & AR_DC) {
     if (dpl > c.cpl) c.gp(sel & 0xfffc);
   } else if (rpl > c.cpl || dpl !== c.cpl) c.gp(sel & 0xfffc);
-  if (!(ar & K.AR_P)) np(c, sel);
+  if (!(ar & AR_P)) np(c, sel);
 }
 
 function taskGate(c: Cpu, tssSel: number, kind: number, error = -1): void {
@@ -272,7 +324,7 @@ export function farCall(c: Cpu, sel: number, off: number): void {
   if (!c.opSize32) off &= 0xffff;
   off >>>= 0;
   if (!c.protectedMode) {
-    const limit = c.flags & K.VM ? 0xffff : c.segLimit[CS];
+    const limit = c.flags & VM ? 0xffff : c.segLimit[CS];
     if (off > limit) c.gp(0);
     c.push(c.segSel[CS]);
     c.push(c.eip);
@@ -287,7 +339,7 @@ export function farCall(c: Cpu, sel: number, off: number): void {
   const ar = (hi >>> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   const rpl = sel & 3;
-  if (ar & K.AR_S) {
+  if (ar & AR_S) {
     checkCodeTarget(c, sel, ar, dpl, rpl);
     if (off > descLimit(lo, hi)) c.gp(0);
     const retCs = c.segSel[CS];
@@ -306,7 +358,7 @@ export function farCall(c: Cpu, sel: number, off: number): void {
   }
   const type = ar & 0xf;
   if (dpl < c.cpl || dpl < rpl) c.gp(sel & 0xfffc);
-  if (!(ar & K.AR_P)) np(c, sel);
+  if (!(ar & AR_P)) np(c, sel);
   if (type === 5) {
     taskGate(c, lo >>> 16, TS_CALL);
     return;
@@ -327,12 +379,12 @@ export function farCall(c: Cpu, sel: number, off: number): void {
   const chi = c.descHi;
   const car = (chi >>> 8) & 0xff;
   const cdpl = (car >> 5) & 3;
-  if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE) || cdpl > c.cpl) c.gp(csel & 0xfffc);
-  if (!(car & K.AR_P)) np(c, csel);
+  if ((car & (AR_S | AR_CODE)) !== (AR_S | AR_CODE) || cdpl > c.cpl) c.gp(csel & 0xfffc);
+  if (!(car & AR_P)) np(c, csel);
   if (goff > descLimit(clo, chi)) c.gp(0);
   const retCs = c.segSel[CS];
   const retEip = c.eip;
-  if (!(car & K.AR_DC) && cdpl < c.cpl) {
+  if (!(car & AR_DC) && cdpl < c.cpl) {
     // More privileged: switch to the inner stack from the TSS and copy the parameters.
     const [newSs, newEsp] = innerStack(c, cdpl, 0);
     const oldSs = c.segSel[SS];
@@ -403,8 +455,8 @@ function innerStack(c: Cpu, dpl: number, ext: number): [number, number] {
   if ((ss & 3) !== dpl) ts(c, ss | ext);
   if (!readDescriptor(c, ss)) ts(c, ss | ext);
   const ar = (c.descHi >>> 8) & 0xff;
-  if (((ar >> 5) & 3) !== dpl || (ar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW)) ts(c, ss | ext);
-  if (!(ar & K.AR_P)) c.fault(K.EXC_SS, (ss & 0xfffc) | ext);
+  if (((ar >> 5) & 3) !== dpl || (ar & (AR_S | AR_CODE | AR_RW)) !== (AR_S | AR_RW)) ts(c, ss | ext);
+  if (!(ar & AR_P)) c.fault(EXC_SS, (ss & 0xfffc) | ext);
   return [ss, esp];
 }
 
@@ -422,7 +474,7 @@ function validateDataSegments(c: Cpu): void {
     const ar = c.segAr[s];
     const dpl = (ar >> 5) & 3;
     if ((c.segSel[s] & 0xfffc) === 0) continue;
-    const dataOrNonConf = !(ar & K.AR_CODE) || !(ar & K.AR_DC);
+    const dataOrNonConf = !(ar & AR_CODE) || !(ar & AR_DC);
     if (dataOrNonConf && dpl < c.cpl) loadNull(c, s, 0);
   }
 }
@@ -433,7 +485,7 @@ export function farReturn(c: Cpu, imm: number): void {
   if (!c.protectedMode) {
     const off = c.peekStack(0, size) >>> 0;
     const sel = c.peekStack(bytes, size) & 0xffff;
-    const limit = c.flags & K.VM ? 0xffff : c.segLimit[CS];
+    const limit = c.flags & VM ? 0xffff : c.segLimit[CS];
     if (off > limit) c.gp(0);
     c.adjustEsp(2 * bytes + imm);
     c.loadSegmentReal(CS, sel);
@@ -457,10 +509,10 @@ function returnTo(c: Cpu, sel: number, off: number, popped: number, imm: number,
   const ar = (hi >>> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
   const rpl = sel & 3;
-  if ((ar & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE)) c.gp(sel & 0xfffc);
+  if ((ar & (AR_S | AR_CODE)) !== (AR_S | AR_CODE)) c.gp(sel & 0xfffc);
   if (rpl < c.cpl) c.gp(sel & 0xfffc);
-  if (ar & K.AR_DC ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
-  if (!(ar & K.AR_P)) np(c, sel);
+  if (ar & AR_DC ? dpl > rpl : dpl !== rpl) c.gp(sel & 0xfffc);
+  if (!(ar & AR_P)) np(c, sel);
   const oldCpl = c.cpl;
   if (rpl === c.cpl) {
     if (off > descLimit(lo, hi)) c.gp(0);
@@ -481,8 +533,8 @@ function returnTo(c: Cpu, sel: number, off: number, popped: number, imm: number,
   const slo = c.descLo;
   const shi = c.descHi;
   const sar = (shi >>> 8) & 0xff;
-  if ((sar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW) || ((sar >> 5) & 3) !== rpl) c.gp(newSs & 0xfffc);
-  if (!(sar & K.AR_P)) c.fault(K.EXC_SS, newSs & 0xfffc);
+  if ((sar & (AR_S | AR_CODE | AR_RW)) !== (AR_S | AR_RW) || ((sar >> 5) & 3) !== rpl) c.gp(newSs & 0xfffc);
+  if (!(sar & AR_P)) c.fault(EXC_SS, newSs & 0xfffc);
   if (off > descLimit(lo, hi)) c.gp(0);
   if (newFlags >= 0) applyIretFlags(c, newFlags, size, oldCpl);
   setAccessed(c, newSs);
@@ -499,11 +551,11 @@ function returnTo(c: Cpu, sel: number, off: number, popped: number, imm: number,
 
 function applyIretFlags(c: Cpu, v: number, size: number, cpl: number): void {
   c.materializeFlags();
-  let mask = K.ARITH_FLAGS | K.TF | K.DF | K.NT | K.IF | K.IOPL;
-  if (size === 32) mask |= K.AC | K.ID | K.RF;
-  if (cpl > 0) mask &= ~K.IOPL;
-  if (cpl > ((c.flags >> 12) & 3)) mask &= ~K.IF;
-  if (size === 32 && cpl === 0) mask |= K.VIF | K.VIP;
+  let mask = ARITH_FLAGS | TF | DF | NT | IF | IOPL;
+  if (size === 32) mask |= AC | ID | RF;
+  if (cpl > 0) mask &= ~IOPL;
+  if (cpl > ((c.flags >> 12) & 3)) mask &= ~IF;
+  if (size === 32 && cpl === 0) mask |= VIF | VIP;
   if (size === 16) mask &= 0xffff;
   c.flags = (c.flags & ~mask) | (v & mask) | 2;
   c.eventCheck = true;
@@ -520,7 +572,7 @@ export function iret(c: Cpu): void {
   }
   const size = c.opSize32 ? 32 : 16;
   const bytes = size >> 3;
-  if (!(c.cr0 & K.CR0_PE)) {
+  if (!(c.cr0 & CR0_PE)) {
     const off = c.peekStack(0, size) >>> 0;
     const sel = c.peekStack(bytes, size) & 0xffff;
     const fl = c.peekStack(2 * bytes, size);
@@ -531,7 +583,7 @@ export function iret(c: Cpu): void {
     c.writeFlagsChecked(fl, size);
     return;
   }
-  if (c.flags & K.VM) {
+  if (c.flags & VM) {
     if (((c.flags >> 12) & 3) !== 3) c.gp(0);
     const off = c.peekStack(0, size) >>> 0;
     const sel = c.peekStack(bytes, size) & 0xffff;
@@ -543,7 +595,7 @@ export function iret(c: Cpu): void {
     c.writeFlagsChecked(fl, size);
     return;
   }
-  if (c.flags & K.NT) {
+  if (c.flags & NT) {
     // Return from a nested task through the back link.
     const prev = c.supervisorAccess;
     c.supervisorAccess = true;
@@ -564,7 +616,7 @@ export function iret(c: Cpu): void {
   const off = c.peekStack(0, size) >>> 0;
   const sel = c.peekStack(bytes, size) & 0xffff;
   const fl = c.peekStack(2 * bytes, size);
-  if (size === 32 && fl & K.VM && c.cpl === 0) {
+  if (size === 32 && fl & VM && c.cpl === 0) {
     // Return to virtual-8086 mode.
     const esp = c.peekStack(12, 32);
     const ss = c.peekStack(16, 32) & 0xffff;
@@ -572,7 +624,7 @@ export function iret(c: Cpu): void {
     const ds = c.peekStack(24, 32) & 0xffff;
     const fs = c.peekStack(28, 32) & 0xffff;
     const gs = c.peekStack(32, 32) & 0xffff;
-    c.lzOp = K.LZ_NONE;
+    c.lzOp = LZ_NONE;
     c.flags = (fl & 0x3f7fd5) | 2;
     c.updateMode();
     for (const [s, v] of [[CS, sel], [SS, ss], [ES, es], [DS, ds], [FS, fs], [GS, gs]] as const) c.loadSegmentReal(s, v);
@@ -589,7 +641,7 @@ export function iret(c: Cpu): void {
 // Interrupts and exceptions in protected and V86 mode
 
 export function protectedModeInterrupt(c: Cpu, vector: number, kind: number, error: number, returnEip: number): void {
-  const ext = kind === K.INT_SOFTWARE ? 0 : 1;
+  const ext = kind === INT_SOFTWARE ? 0 : 1;
   const idtErr = vector * 8 + 2 + ext;
   if (vector * 8 + 7 > c.idtLimit) c.gp(idtErr);
   const prev = c.supervisorAccess;
@@ -605,8 +657,8 @@ export function protectedModeInterrupt(c: Cpu, vector: number, kind: number, err
   const type = (hi >>> 8) & 0x1f;
   const dpl = (hi >>> 13) & 3;
   if (type !== 5 && type !== 6 && type !== 7 && type !== 14 && type !== 15) c.gp(idtErr);
-  if (kind === K.INT_SOFTWARE && dpl < c.cpl) c.gp(idtErr);
-  if (!(hi & 0x8000)) c.fault(K.EXC_NP, idtErr);
+  if (kind === INT_SOFTWARE && dpl < c.cpl) c.gp(idtErr);
+  if (!(hi & 0x8000)) c.fault(EXC_NP, idtErr);
   if (type === 5) {
     c.eip = returnEip;
     taskGate(c, lo >>> 16, TS_CALL, error);
@@ -622,13 +674,13 @@ export function protectedModeInterrupt(c: Cpu, vector: number, kind: number, err
   const chi = c.descHi;
   const car = (chi >>> 8) & 0xff;
   const cdpl = (car >> 5) & 3;
-  if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE) || cdpl > c.cpl) c.gp((csel & 0xfffc) + ext);
-  if (!(car & K.AR_P)) c.fault(K.EXC_NP, (csel & 0xfffc) + ext);
+  if ((car & (AR_S | AR_CODE)) !== (AR_S | AR_CODE) || cdpl > c.cpl) c.gp((csel & 0xfffc) + ext);
+  if (!(car & AR_P)) c.fault(EXC_NP, (csel & 0xfffc) + ext);
   if (goff > descLimit(clo, chi)) c.gp(ext);
   const oldFlags = c.getFlags();
-  const fromVm = (c.flags & K.VM) !== 0;
+  const fromVm = (c.flags & VM) !== 0;
   const p = gate32 ? c.push32.bind(c) : c.push16.bind(c);
-  if (!(car & K.AR_DC) && cdpl < c.cpl) {
+  if (!(car & AR_DC) && cdpl < c.cpl) {
     if (fromVm && cdpl !== 0) c.gp((csel & 0xfffc) + ext);
     const [newSs, newEsp] = innerStack(c, cdpl, ext);
     const oldSs = c.segSel[SS];
@@ -637,7 +689,7 @@ export function protectedModeInterrupt(c: Cpu, vector: number, kind: number, err
     transactional(c, () => {
       try {
         if (fromVm) {
-          c.flags &= ~K.VM;
+          c.flags &= ~VM;
           c.updateMode();
         }
         loadStackForPrivilege(c, newSs, cdpl);
@@ -674,15 +726,15 @@ export function protectedModeInterrupt(c: Cpu, vector: number, kind: number, err
     loadCs(c, csel, clo, chi, c.cpl);
   }
   c.materializeFlags();
-  c.flags &= ~(K.TF | K.NT | K.RF | K.VM);
-  if (!trap) c.flags &= ~K.IF;
+  c.flags &= ~(TF | NT | RF | VM);
+  if (!trap) c.flags &= ~IF;
   c.updateMode();
   c.eip = goff;
 }
 
 export function softwareInterrupt(c: Cpu, vector: number, int3OrInto: boolean): void {
-  if (c.flags & K.VM && ((c.flags >> 12) & 3) !== 3 && !int3OrInto) c.gp(0);
-  c.deliverInterrupt(vector, K.INT_SOFTWARE, -1, c.eip);
+  if (c.flags & VM && ((c.flags >> 12) & 3) !== 3 && !int3OrInto) c.gp(0);
+  c.deliverInterrupt(vector, INT_SOFTWARE, -1, c.eip);
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -704,7 +756,7 @@ function taskSwitch(c: Cpu, sel: number, lo: number, hi: number, kind: number, e
     // Probe the new TSS before touching anything.
     c.probeRead(newBase | 0, new32 ? 0x68 : 0x2c);
     let flags = c.flags | 2;
-    if (kind === TS_IRET) flags &= ~K.NT;
+    if (kind === TS_IRET) flags &= ~NT;
     const r = c.regs;
     if (old32) {
       c.probeWrite((oldBase + 32) | 0, 64);
@@ -764,10 +816,10 @@ function taskSwitch(c: Cpu, sel: number, lo: number, hi: number, kind: number, e
     c.eip = eip >>> 0;
     if (new32) r.set(nr);
     else for (let i = 0; i < 8; i++) c.r16[i << 1] = nr[i];
-    if (kind === TS_CALL) nflags |= K.NT;
-    c.lzOp = K.LZ_NONE;
+    if (kind === TS_CALL) nflags |= NT;
+    c.lzOp = LZ_NONE;
     c.flags = (nflags & 0x3f7fd5) | 2;
-    c.cr0 |= K.CR0_TS;
+    c.cr0 |= CR0_TS;
     for (let s = 0; s < 6; s++) c.segSel[s] = nsel[s];
     c.updateMode();
     c.startEip = c.eip;
@@ -781,7 +833,7 @@ function taskSwitch(c: Cpu, sel: number, lo: number, hi: number, kind: number, e
       if (!(c.descHi & 0x8000)) ts(c, ldt);
       loadCache(c, LDTR, ldt, c.descLo, c.descHi);
     }
-    if (c.flags & K.VM) {
+    if (c.flags & VM) {
       for (let s = 0; s < 6; s++) c.loadSegmentReal(s, nsel[s]);
       c.cpl = 3;
     } else {
@@ -791,16 +843,16 @@ function taskSwitch(c: Cpu, sel: number, lo: number, hi: number, kind: number, e
       if (!readDescriptor(c, csel)) ts(c, csel);
       const car = (c.descHi >>> 8) & 0xff;
       const cdpl = (car >> 5) & 3;
-      if ((car & (K.AR_S | K.AR_CODE)) !== (K.AR_S | K.AR_CODE)) ts(c, csel);
-      if (car & K.AR_DC ? cdpl > newCpl : cdpl !== newCpl) ts(c, csel);
-      if (!(car & K.AR_P)) np(c, csel);
+      if ((car & (AR_S | AR_CODE)) !== (AR_S | AR_CODE)) ts(c, csel);
+      if (car & AR_DC ? cdpl > newCpl : cdpl !== newCpl) ts(c, csel);
+      if (!(car & AR_P)) np(c, csel);
       loadCs(c, csel, c.descLo, c.descHi, newCpl);
       const ss = nsel[SS];
       if ((ss & 0xfffc) === 0) ts(c, ss);
       if (!readDescriptor(c, ss)) ts(c, ss);
       const sar = (c.descHi >>> 8) & 0xff;
-      if ((ss & 3) !== newCpl || ((sar >> 5) & 3) !== newCpl || (sar & (K.AR_S | K.AR_CODE | K.AR_RW)) !== (K.AR_S | K.AR_RW)) ts(c, ss);
-      if (!(sar & K.AR_P)) c.fault(K.EXC_SS, ss & 0xfffc);
+      if ((ss & 3) !== newCpl || ((sar >> 5) & 3) !== newCpl || (sar & (AR_S | AR_CODE | AR_RW)) !== (AR_S | AR_RW)) ts(c, ss);
+      if (!(sar & AR_P)) c.fault(EXC_SS, ss & 0xfffc);
       loadCache(c, SS, ss, c.descLo, c.descHi);
       for (const s of [ES, DS, FS, GS]) {
         const v = nsel[s];
@@ -810,9 +862,9 @@ function taskSwitch(c: Cpu, sel: number, lo: number, hi: number, kind: number, e
         }
         if (!readDescriptor(c, v)) ts(c, v);
         const ar = (c.descHi >>> 8) & 0xff;
-        if (!(ar & K.AR_S) || (ar & (K.AR_CODE | K.AR_RW)) === K.AR_CODE) ts(c, v);
-        if ((!(ar & K.AR_CODE) || !(ar & K.AR_DC)) && (((ar >> 5) & 3) < newCpl || ((ar >> 5) & 3) < (v & 3))) ts(c, v);
-        if (!(ar & K.AR_P)) np(c, v);
+        if (!(ar & AR_S) || (ar & (AR_CODE | AR_RW)) === AR_CODE) ts(c, v);
+        if ((!(ar & AR_CODE) || !(ar & AR_DC)) && (((ar >> 5) & 3) < newCpl || ((ar >> 5) & 3) < (v & 3))) ts(c, v);
+        if (!(ar & AR_P)) np(c, v);
         loadCache(c, s, v, c.descLo, c.descHi);
       }
     }
@@ -831,28 +883,28 @@ function taskSwitch(c: Cpu, sel: number, lo: number, hi: number, kind: number, e
 // Flags, CLI/STI, I/O permission
 
 export function pushf(c: Cpu): void {
-  if (c.flags & K.VM && ((c.flags >> 12) & 3) !== 3) c.gp(0);
-  const f = c.getFlags() & ~(K.VM | K.RF);
+  if (c.flags & VM && ((c.flags >> 12) & 3) !== 3) c.gp(0);
+  const f = c.getFlags() & ~(VM | RF);
   if (c.opSize32) c.push32(f);
   else c.push16(f);
 }
 
 export function popf(c: Cpu): void {
-  if (c.flags & K.VM && ((c.flags >> 12) & 3) !== 3) c.gp(0);
+  if (c.flags & VM && ((c.flags >> 12) & 3) !== 3) c.gp(0);
   const size = c.opSize32 ? 32 : 16;
   const v = c.opSize32 ? c.pop32() : c.pop16();
   c.writeFlagsChecked(v, size);
 }
 
 export function cli(c: Cpu): void {
-  if ((c.protectedMode || c.flags & K.VM) && c.cpl > ((c.flags >> 12) & 3)) c.gp(0);
-  c.flags &= ~K.IF;
+  if ((c.protectedMode || c.flags & VM) && c.cpl > ((c.flags >> 12) & 3)) c.gp(0);
+  c.flags &= ~IF;
 }
 
 export function sti(c: Cpu): void {
-  if ((c.protectedMode || c.flags & K.VM) && c.cpl > ((c.flags >> 12) & 3)) c.gp(0);
-  if (!(c.flags & K.IF)) {
-    c.flags |= K.IF;
+  if ((c.protectedMode || c.flags & VM) && c.cpl > ((c.flags >> 12) & 3)) c.gp(0);
+  if (!(c.flags & IF)) {
+    c.flags |= IF;
     c.interruptShadow = true;
     c.eventCheck = true;
   }
@@ -860,8 +912,8 @@ export function sti(c: Cpu): void {
 
 /** I/O permission: CPL <= IOPL passes; otherwise (and always in V86) the TSS bitmap decides. */
 export function checkIo(c: Cpu, port: number, len: number): void {
-  if (!(c.cr0 & K.CR0_PE)) return;
-  if (!(c.flags & K.VM) && c.cpl <= ((c.flags >> 12) & 3)) return;
+  if (!(c.cr0 & CR0_PE)) return;
+  if (!(c.flags & VM) && c.cpl <= ((c.flags >> 12) & 3)) return;
   const type = c.segAr[TR] & 0xf;
   if ((type !== 9 && type !== 11) || c.segLimit[TR] < 103) c.gp(0);
   const base = c.segBase[TR];
@@ -912,8 +964,8 @@ export function arpl(c: Cpu): void {
   c.materializeFlags();
   if ((dst & 3) < (src & 3)) {
     rmWrite(c, 16, (dst & ~3) | (src & 3));
-    c.flags |= K.ZF;
-  } else c.flags &= ~K.ZF;
+    c.flags |= ZF;
+  } else c.flags &= ~ZF;
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -969,17 +1021,17 @@ export function group6(c: Cpu): void {
     case 5: {
       const sel = rmRead(c, 16);
       c.materializeFlags();
-      c.flags &= ~K.ZF;
+      c.flags &= ~ZF;
       if ((sel & 0xfffc) === 0 || !readDescriptor(c, sel)) return;
       const ar = (c.descHi >>> 8) & 0xff;
-      if (!(ar & K.AR_S)) return;
+      if (!(ar & AR_S)) return;
       const dpl = (ar >> 5) & 3;
-      const conforming = (ar & (K.AR_CODE | K.AR_DC)) === (K.AR_CODE | K.AR_DC);
+      const conforming = (ar & (AR_CODE | AR_DC)) === (AR_CODE | AR_DC);
       if (!conforming && (dpl < c.cpl || dpl < (sel & 3))) return;
       let ok: boolean;
-      if (reg === 4) ok = !(ar & K.AR_CODE) || (ar & K.AR_RW) !== 0;
-      else ok = !(ar & K.AR_CODE) && (ar & K.AR_RW) !== 0;
-      if (ok) c.flags |= K.ZF;
+      if (reg === 4) ok = !(ar & AR_CODE) || (ar & AR_RW) !== 0;
+      else ok = !(ar & AR_CODE) && (ar & AR_RW) !== 0;
+      if (ok) c.flags |= ZF;
       return;
     }
     default:
@@ -1007,7 +1059,7 @@ export function group7(c: Cpu): void {
     case 2:
     case 3: {
       if (m >= 0xc0) c.ud();
-      if (c.cpl !== 0 || c.flags & K.VM) c.gp(0);
+      if (c.cpl !== 0 || c.flags & VM) c.gp(0);
       const limit = c.read16(c.eaSeg, c.eaOff);
       let base = c.read32(c.eaSeg, (c.eaOff + 2) & mask) >>> 0;
       if (!c.opSize32) base &= 0xffffff;
@@ -1022,7 +1074,7 @@ export function group7(c: Cpu): void {
       return;
     }
     case 6: {
-      if (c.cpl !== 0 || c.flags & K.VM) c.gp(0);
+      if (c.cpl !== 0 || c.flags & VM) c.gp(0);
       const v = rmRead(c, 16);
       // LMSW can set PE but never clear it.
       c.cr0 = (c.cr0 & ~0xe) | (v & 0xf) | (c.cr0 & 1);
@@ -1031,7 +1083,7 @@ export function group7(c: Cpu): void {
     }
     case 7: {
       if (m >= 0xc0) c.ud();
-      if (c.cpl !== 0 || c.flags & K.VM) c.gp(0);
+      if (c.cpl !== 0 || c.flags & VM) c.gp(0);
       c.invlpg((c.segBase[c.eaSeg] + c.eaOff) | 0);
       return;
     }
@@ -1046,13 +1098,13 @@ export function larLsl(c: Cpu, lar: boolean): void {
   const sel = rmRead(c, 16);
   const size = c.opSize32 ? 32 : 16;
   c.materializeFlags();
-  c.flags &= ~K.ZF;
+  c.flags &= ~ZF;
   if ((sel & 0xfffc) === 0 || !readDescriptor(c, sel)) return;
   const hi = c.descHi;
   const ar = (hi >>> 8) & 0xff;
   const dpl = (ar >> 5) & 3;
-  if (ar & K.AR_S) {
-    const conforming = (ar & (K.AR_CODE | K.AR_DC)) === (K.AR_CODE | K.AR_DC);
+  if (ar & AR_S) {
+    const conforming = (ar & (AR_CODE | AR_DC)) === (AR_CODE | AR_DC);
     if (!conforming && (dpl < c.cpl || dpl < (sel & 3))) return;
   } else {
     const type = ar & 0xf;
@@ -1062,7 +1114,7 @@ export function larLsl(c: Cpu, lar: boolean): void {
   }
   const v = lar ? hi & 0x00f0ff00 : descLimit(c.descLo, hi);
   setReg(c, size, (c.modrm >> 3) & 7, size === 16 ? v & 0xffff : v);
-  c.flags |= K.ZF;
+  c.flags |= ZF;
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -1073,7 +1125,7 @@ export function movCrDr(c: Cpu, op: number): void {
   c.modrm = m;
   const n = (m >> 3) & 7;
   const r = m & 7;
-  if (c.flags & K.VM || c.cpl !== 0) c.gp(0);
+  if (c.flags & VM || c.cpl !== 0) c.gp(0);
   const regs = c.regs;
   switch (op) {
     case 0x20:
@@ -1084,14 +1136,14 @@ export function movCrDr(c: Cpu, op: number): void {
       const v = regs[r];
       switch (n) {
         case 0: {
-          if (v & K.CR0_PG && !(v & K.CR0_PE)) c.gp(0);
-          if (v & K.CR0_NW && !(v & K.CR0_CD)) c.gp(0);
-          if (v & K.CR0_PG && c.cr4 & K.CR4_PAE) {
+          if (v & CR0_PG && !(v & CR0_PE)) c.gp(0);
+          if (v & CR0_NW && !(v & CR0_CD)) c.gp(0);
+          if (v & CR0_PG && c.cr4 & CR4_PAE) {
             // PDPTEs are read at walk time; nothing to preload.
           }
           const old = c.cr0;
-          c.cr0 = (v | K.CR0_ET) & (0xe005003f | 0);
-          if ((old ^ c.cr0) & (K.CR0_PG | K.CR0_WP | K.CR0_PE)) c.flushTlb(true);
+          c.cr0 = (v | CR0_ET) & (0xe005003f | 0);
+          if ((old ^ c.cr0) & (CR0_PG | CR0_WP | CR0_PE)) c.flushTlb(true);
           c.updateMode();
           return;
         }
@@ -1106,7 +1158,7 @@ export function movCrDr(c: Cpu, op: number): void {
           if (v & ~0x3fe) c.gp(0);
           const old = c.cr4;
           c.cr4 = v;
-          if ((old ^ v) & (K.CR4_PSE | K.CR4_PAE | K.CR4_PGE)) c.flushTlb(true);
+          if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE)) c.flushTlb(true);
           c.updateMode();
           return;
         }
@@ -1118,7 +1170,7 @@ export function movCrDr(c: Cpu, op: number): void {
     case 0x21: {
       let d = n;
       if (d === 4 || d === 5) {
-        if (c.cr4 & K.CR4_DE) c.ud();
+        if (c.cr4 & CR4_DE) c.ud();
         d += 2;
       }
       regs[r] = c.dr[d];
@@ -1127,7 +1179,7 @@ export function movCrDr(c: Cpu, op: number): void {
     default: {
       let d = n;
       if (d === 4 || d === 5) {
-        if (c.cr4 & K.CR4_DE) c.ud();
+        if (c.cr4 & CR4_DE) c.ud();
         d += 2;
       }
       if (d === 6) c.dr[6] = (regs[r] & 0xe00f) | (0xffff0ff0 | 0);
@@ -1140,13 +1192,13 @@ export function movCrDr(c: Cpu, op: number): void {
 // -----------------------------------------------------------------------------------------------
 // SYSENTER / SYSEXIT
 
-const FLAT_CODE_AR = K.AR_P | K.AR_S | K.AR_CODE | K.AR_RW | K.AR_ACCESSED | K.AR_DB | K.AR_G;
-const FLAT_DATA_AR = K.AR_P | K.AR_S | K.AR_RW | K.AR_ACCESSED | K.AR_DB | K.AR_G;
+const FLAT_CODE_AR = AR_P | AR_S | AR_CODE | AR_RW | AR_ACCESSED | AR_DB | AR_G;
+const FLAT_DATA_AR = AR_P | AR_S | AR_RW | AR_ACCESSED | AR_DB | AR_G;
 
 export function sysenter(c: Cpu): void {
-  if (!(c.cr0 & K.CR0_PE) || (c.sysenterCs & 0xfffc) === 0) c.gp(0);
+  if (!(c.cr0 & CR0_PE) || (c.sysenterCs & 0xfffc) === 0) c.gp(0);
   c.materializeFlags();
-  c.flags &= ~(K.VM | K.IF | K.RF);
+  c.flags &= ~(VM | IF | RF);
   c.updateMode();
   const cs = c.sysenterCs & 0xfffc;
   c.cpl = 0;
@@ -1159,7 +1211,7 @@ export function sysenter(c: Cpu): void {
 }
 
 export function sysexit(c: Cpu): void {
-  if (!(c.cr0 & K.CR0_PE) || c.flags & K.VM || c.cpl !== 0 || (c.sysenterCs & 0xfffc) === 0) c.gp(0);
+  if (!(c.cr0 & CR0_PE) || c.flags & VM || c.cpl !== 0 || (c.sysenterCs & 0xfffc) === 0) c.gp(0);
   const cs = ((c.sysenterCs + 16) & 0xfffc) | 3;
   c.setSegmentRaw(CS, cs, 0, 0xffffffff, FLAT_CODE_AR | 0x60);
   c.setSegmentRaw(SS, ((c.sysenterCs + 24) & 0xfffc) | 3, 0, 0xffffffff, FLAT_DATA_AR | 0x60);
