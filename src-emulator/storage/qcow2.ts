@@ -73,6 +73,9 @@ export class Qcow2Image implements DiskImage {
   private refBlockSet = new Set<number>();
   private rc = new Uint32Array(0);
   private nextCluster = 0;
+  /** Clusters below nextCluster with refcount 0, and the lowest index that may be one. */
+  private freeCount = 0;
+  private freeSearch = 1;
   private growingTable = false;
   private incompat = 0;
   private compat = 0;
@@ -215,6 +218,7 @@ export class Qcow2Image implements DiskImage {
     let last = 0;
     for (let c = 0; c < this.rc.length; c++) if (this.rc[c]) last = c + 1;
     this.nextCluster = Math.max(fileClusters, last);
+    for (let c = 1; c < this.nextCluster; c++) if (!this.rc[c]) this.freeCount++;
 
     // Snapshot table
     if (nbSnapshots > MAX_SNAPSHOTS) this.fail(`${nbSnapshots} snapshots is more than the ${MAX_SNAPSHOTS} allowed`);
@@ -597,6 +601,14 @@ export class Qcow2Image implements DiskImage {
       const blockEnd = Math.min(end, (b + 1) * this.refsPerBlock);
       this.ensureRc(blockEnd);
       this.ensureRefBlock(b);
+      for (let k = c; k < blockEnd; k++) {
+        const old = this.rc[k];
+        if (old === 0 && value !== 0) this.freeCount--;
+        else if (old !== 0 && value === 0 && k > 0) {
+          this.freeCount++;
+          if (k < this.freeSearch) this.freeSearch = k;
+        }
+      }
       this.rc.fill(value, c, blockEnd);
       const idx = c - b * this.refsPerBlock;
       const { pos, bytes } = this.encodeRange(b, idx, blockEnd - c);
@@ -620,7 +632,7 @@ export class Qcow2Image implements DiskImage {
   private ensureRefBlock(b: number): void {
     if (b >= this.refTableEntries) this.growRefTable(b);
     if (this.refTable[b] !== 0) return;
-    const nc = this.nextCluster++;
+    const nc = this.appendClusters(1);
     const off = nc * this.cs;
     this.file.write(off, new Uint8Array(this.cs));
     this.refTable[b] = off;
@@ -642,8 +654,7 @@ export class Qcow2Image implements DiskImage {
     const clusters = Math.ceil((entries * 8 + 64 * 8) / this.cs);
     entries = (clusters * this.cs) / 8;
     if (clusters * this.cs > MAX_REFTABLE_BYTES * 4) this.fail('refcount table would grow beyond its limit');
-    const start = this.nextCluster;
-    this.nextCluster += clusters;
+    const start = this.appendClusters(clusters);
     while (this.refTable.length < entries) this.refTable.push(0);
     this.refTableEntries = entries;
     this.file.write(start * this.cs, new Uint8Array(clusters * this.cs));
@@ -660,10 +671,37 @@ export class Qcow2Image implements DiskImage {
     for (let i = 0; i < oldClusters; i++) this.addRef(oldOffset / this.cs + i, -1);
   }
 
-  /** n contiguous new clusters at the end of the file, refcount 1. Returns the byte offset. */
-  private allocClusters(n: number): number {
+  /** Reserves n clusters at the end (refcount still 0: the caller sets it). */
+  private appendClusters(n: number): number {
     const first = this.nextCluster;
     this.nextCluster += n;
+    this.freeCount += n;
+    return first;
+  }
+
+  /**
+   * n contiguous clusters with refcount 1, reusing freed ones when a run is available (so the
+   * file does not grow forever under snapshots and copy-on-write), else at the end of the file.
+   * Returns the byte offset.
+   */
+  private allocClusters(n: number, append = false): number {
+    let first = -1;
+    if (!append && this.freeCount >= n) {
+      let run = 0;
+      for (let c = Math.max(1, this.freeSearch); c < this.nextCluster; c++) {
+        if (this.rc[c] !== 0) {
+          run = 0;
+          continue;
+        }
+        if (run === 0 && n === 1) this.freeSearch = c;
+        if (++run === n) {
+          first = c - n + 1;
+          break;
+        }
+      }
+      if (first < 0 && n === 1) this.freeSearch = this.nextCluster;
+    }
+    if (first < 0) first = this.appendClusters(n);
     this.setRefcounts(first, n, 1);
     // setRefcounts may have placed refcount blocks after our range; that is fine, ours stay ours.
     return first * this.cs;
@@ -825,10 +863,10 @@ export class Qcow2Image implements DiskImage {
     let off = this.compressedCursor;
     const curCluster = Math.floor(off / this.cs);
     if (!off || curCluster !== this.nextCluster - 1 || off % this.cs === 0) {
-      off = this.allocClusters(1);
+      off = this.allocClusters(1, true);
     } else {
       const endCluster = Math.floor((off + z.length - 1) / this.cs);
-      if (endCluster !== curCluster) this.allocClusters(1);
+      if (endCluster !== curCluster) this.allocClusters(1, true);
       this.addRef(curCluster, 1);
     }
     this.file.write(off, z);
@@ -850,9 +888,10 @@ export class Qcow2Image implements DiskImage {
   close(): void {
     try {
       if (!this.readOnly) {
-        // Pad a compressed tail to a whole cluster so the file ends on a cluster boundary.
+        // Free clusters at the tail go back to the host; a compressed tail is padded to a cluster.
+        while (this.nextCluster > 1 && this.rc[this.nextCluster - 1] === 0) this.nextCluster--;
         const end = this.nextCluster * this.cs;
-        if (this.file.size < end) this.file.truncate(end);
+        if (this.file.size !== end) this.file.truncate(end);
         this.file.sync();
       }
     } finally {

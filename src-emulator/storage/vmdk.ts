@@ -90,6 +90,7 @@ class SparseExtent {
     if (this.compressed && dv(h).getUint16(77, true) !== 1) this.fail(`unsupported grain compression ${dv(h).getUint16(77, true)}`);
     this.grainBytes = this.grainSectors * 512;
     const gdEntries = Math.ceil(this.capacity / (this.grainSectors * this.gtEntries));
+    if (gdEntries > 16 * 1024 * 1024) this.fail(`grain directory of ${gdEntries} entries is too large`);
     const useGd = this.flags & FLAG_RGD && this.rgdOffset ? this.gdOffset : this.gdOffset;
     if (gdEntries * 4 > f.size || useGd * 512 + gdEntries * 4 > f.size) this.fail('grain directory lies beyond the end of the file');
     const raw = f.readBytes(useGd * 512, gdEntries * 4);
@@ -298,6 +299,7 @@ export class VmdkImage implements DiskImage {
    */
   private startStreamWriter(s: SparseExtent): void {
     const total = s.gd.length * s.gtEntries;
+    if (total > 64 * 1024 * 1024) this.fail('streamOptimized image is too large to write here (more than 64 Mi grains)');
     for (let i = 0; i < s.gd.length; i++) {
       const t = s.gt(i);
       if (t && t.some((x) => x !== 0)) this.fail('streamOptimized images are write-once: this one already holds data (convert it to write)');
