@@ -26,6 +26,7 @@ import {
 import { VideoBios } from './video';
 import { DiskBios, readElTorito, type BiosDriveSource } from './disk';
 import { KeyboardBios } from './keyboard';
+import { MouseBios } from './mouse';
 import { SystemBios } from './system';
 import { initPci, findVgaFramebuffer } from './pci-init';
 import { buildE820, acpiRegionBase } from './e820';
@@ -66,6 +67,7 @@ export class BuiltinBios implements Device, BiosEnv {
   readonly video: VideoBios;
   readonly disk: DiskBios;
   readonly keyboard: KeyboardBios;
+  readonly mouse: MouseBios;
   readonly system: SystemBios;
   /** Last boot failure reasons (for the CLI and tests). */
   bootErrors: string[] = [];
@@ -85,6 +87,7 @@ export class BuiltinBios implements Device, BiosEnv {
     this.video = new VideoBios(this);
     this.disk = new DiskBios(this);
     this.keyboard = new KeyboardBios(this);
+    this.mouse = new MouseBios(this);
     this.system = new SystemBios(this);
   }
 
@@ -135,6 +138,9 @@ export class BuiltinBios implements Device, BiosEnv {
         case 0x09:
           this.keyboard.irq();
           return;
+        case 0x74:
+          this.status = this.mouse.irq() ? 1 : 0;
+          return;
         default:
           break;
       }
@@ -156,7 +162,8 @@ export class BuiltinBios implements Device, BiosEnv {
           this.system.int14(r);
           return;
         case 0x15:
-          this.status = this.system.int15(r) ? 1 : 0;
+          if (r.ah === 0xc2) this.mouse.handle(r);
+          else this.status = this.system.int15(r) ? 1 : 0;
           return;
         case 0x16:
           this.status = this.keyboard.handle(r) ? 1 : 0;
@@ -223,6 +230,7 @@ export class BuiltinBios implements Device, BiosEnv {
     mem.write16(BDA.EQUIPMENT, equipment);
     for (let i = 0; i < 4; i++) mem.write8(BDA.COM_TIMEOUT + i, 1);
     this.keyboard.init();
+    this.mouse.init();
 
     // Interrupt controllers: vectors 08h/70h, cascade on IRQ2, only timer and keyboard unmasked.
     io.out8(0x20, 0x11);

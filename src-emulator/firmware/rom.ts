@@ -141,6 +141,20 @@ export function buildBiosRom(): BiosRom {
   a.db(0xb0, 0x20, 0xe6, 0x20);
   a.db(0x5a, 0x58, 0xcf);
 
+  // IRQ12: the PS/2 mouse BIOS collects the byte; 1 = a packet for the driver's handler, which is
+  // called far with the status, X, Y and Z words (from the EBDA) on the stack.
+  a.label('irq12');
+  a.db(0x50, 0x52, 0xba, trapLo, trapHi, 0xb0, 0x74, 0xee, 0xec, 0x84, 0xc0);
+  a.rel8(0x74, 'irq12_eoi');
+  a.db(0x60, 0x1e, 0x06); // pusha; push ds; push es
+  a.db(0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0x1e, 0x0e, 0x04); // xor ax,ax; mov ds,ax; mov ds,[040Eh]
+  for (const off of [0x30, 0x32, 0x34, 0x36]) a.db(0xff, 0x36, off, 0x00); // push word [off]
+  a.db(0xff, 0x1e, 0x22, 0x00); // call far [22h]
+  a.db(0x83, 0xc4, 0x08); // add sp, 8
+  a.db(0x07, 0x1f, 0x61); // pop es; pop ds; popa
+  a.label('irq12_eoi');
+  a.db(0xb0, 0x20, 0xe6, 0xa0, 0xe6, 0x20, 0x5a, 0x58, 0xcf);
+
   // Unclaimed master IRQ: EOI.
   a.label('irq_master');
   a.db(0x50, 0xb0, 0x20, 0xe6, 0x20, 0x58, 0xcf);
@@ -215,6 +229,7 @@ export function buildBiosRom(): BiosRom {
   for (let v = 0x70; v <= 0x77; v++) vectors[v] = a.addr('irq_slave');
   vectors[0x0f] = a.addr('irq7');
   vectors[0x77] = a.addr('irq15');
+  vectors[0x74] = a.addr('irq12');
 
   // Fixed data.
   // Diskette parameter table (1.44 MB): specify bytes, motor off delay, 512-byte sectors, 18 spt, gap, DTL, format gap, fill, settle, motor start.

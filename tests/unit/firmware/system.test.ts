@@ -220,3 +220,98 @@ test('APM 1.2 installation check and set power state off (5307h) power the machi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const MOUSE_PROGRAM = `
+bits 16
+org 0x7c00
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov sp, 0x7c00
+  sti
+  mov ax, 0xc205
+  mov bh, 3
+  int 0x15
+  jc fail
+  mov ax, 0xc204
+  int 0x15
+  jc fail
+  mov al, bh
+  call hex
+  mov ax, 0xc207
+  mov bx, handler
+  int 0x15
+  jc fail
+  mov ax, 0xc200
+  mov bh, 1
+  int 0x15
+  jc fail
+  mov al, '+'
+  call putc
+idle:
+  hlt
+  jmp idle
+handler:
+  push bp
+  mov bp, sp
+  mov al, ' '
+  call putc
+  mov al, [bp+12]
+  call hex
+  mov al, [bp+10]
+  call hex
+  mov al, [bp+8]
+  call hex
+  pop bp
+  retf
+fail:
+  mov al, '!'
+  call putc
+  mov al, 0x11
+  out 0xf4, al
+  hlt
+hex:
+  push ax
+  shr al, 4
+  call nib
+  pop ax
+  and al, 15
+nib:
+  add al, '0'
+  cmp al, '9'
+  jbe putc
+  add al, 7
+putc:
+  push dx
+  mov dx, 0x3f8
+  out dx, al
+  pop dx
+  ret
+times 510-($-$$) db 0
+dw 0xaa55
+`;
+
+test('PS/2 mouse BIOS (INT 15h C2h): the installed handler gets status, X and Y from IRQ12', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-sys-'));
+  try {
+    const img = join(dir, 'disk.img');
+    const disk = new Uint8Array(1024 * 1024);
+    disk.set(assemble(dir, MOUSE_PROGRAM));
+    writeFileSync(img, disk);
+    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
+    const { m, serial } = await bootMachine(config);
+    runUntil(m, () => serial().endsWith('+'), 200);
+    assert.equal(serial(), '00+');
+    // Right 5, down 3 (PS/2 Y grows upwards), left button.
+    m.mouse.move(5, 3, 1);
+    runUntil(m, () => serial().length >= 10, 200);
+    assert.equal(serial(), '00+ 2905FD');
+    m.mouse.move(-2, -1, 0);
+    runUntil(m, () => serial().length >= 17, 200);
+    assert.equal(serial(), '00+ 2905FD 18FE01');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
