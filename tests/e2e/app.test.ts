@@ -111,6 +111,7 @@ after(async () => {
 
 test('the library lists the demo VM and shows a broken vm.json as an error for that VM only', { skip, timeout: 60_000 }, async () => {
   await vmCard('Boxwood Demo').waitFor();
+  assert.doesNotMatch(page.url(), /token=/, 'the token leaves the address bar once it is a cookie');
   await assert.doesNotReject(state('Boxwood Demo').waitFor());
   assert.equal(await state('Boxwood Demo').getAttribute('data-state'), 'stopped');
   await vmCard('Broken VM').click();
