@@ -257,6 +257,8 @@ export class DiskBios {
   private transfer(d: BiosDrive, lba: number, count: number, addr: number, write: boolean): number {
     if (count === 0) return 0;
     if (lba + count > d.total) return 0x04;
+    // A guest asking for more than 16 MiB in one call gets an error, not a huge host allocation.
+    if (count * d.sectorSize > 0x1000000) return 0x01;
     const bytes = count * d.sectorSize;
     const offset = d.offset + lba * d.sectorSize;
     try {
