@@ -151,6 +151,9 @@ interface Layout {
   charHeight: number;
   // graphics
   shift: number; // GR5 shift control: 0 = 16 colour, 1 = CGA 4 colour, 2 = 256 colour
+  /** Graphics: scan lines per address row, and which row-scan bits replace address bits 13/14 (CGA/Hercules interleave: CR17 bits 0/1 clear). */
+  scanPerRow: number;
+  rowScanSub: number;
   bpp: number;
   vbe: boolean;
   lineBytes: number; // VBE: bytes per line
@@ -860,6 +863,8 @@ export class Vga extends PciDevice implements MmioHandler {
       charWidth: 8,
       charHeight: 16,
       shift: 0,
+      scanPerRow: 1,
+      rowScanSub: 0,
       bpp: 0,
       vbe: false,
       lineBytes: 0,
@@ -899,8 +904,10 @@ export class Vga extends PciDevice implements MmioHandler {
     } else {
       base.kind = 'graphics';
       base.shift = (this.gc[5] >> 5) & 3;
-      const lines = Math.max(1, Math.floor(vde / maxScan / doubleScan));
-      base.height = lines;
+      base.rowScanSub = (cr[0x17] & 1 ? 0 : 1) | (cr[0x17] & 2 ? 0 : 2);
+      // With interleave, each scan line of an address row shows a different bank; else rows repeat.
+      base.scanPerRow = base.rowScanSub ? maxScan : 1;
+      base.height = Math.max(1, Math.floor(vde / doubleScan / (base.rowScanSub ? 1 : maxScan)));
       if (base.shift >= 2 || this.attr[0x10] & 0x40) {
         base.shift = 2;
         base.bpp = 8;
@@ -910,7 +917,7 @@ export class Vga extends PciDevice implements MmioHandler {
         base.width = cols * 8;
       }
     }
-    base.key = `${base.kind}:${base.width}x${base.height}:${base.cols}x${base.rows}:${base.charWidth}x${base.charHeight}:${base.shift}:${base.startAddr}:${base.pitch}:${base.scale}:${blank}`;
+    base.key = `${base.kind}:${base.width}x${base.height}:${base.cols}x${base.rows}:${base.charWidth}x${base.charHeight}:${base.shift}:${base.rowScanSub}:${base.scanPerRow}:${base.startAddr}:${base.pitch}:${base.scale}:${blank}`;
     if (blank && base.kind !== 'text') base.kind = 'blank';
     return base;
   }
@@ -1072,6 +1079,18 @@ export class Vga extends PciDevice implements MmioHandler {
     return idx & this.pelMask;
   }
 
+  /** Plane address where graphics line `y` starts, with CGA-style row-scan substitution into address bits 13/14. */
+  private lineAddress(l: Layout, y: number): number {
+    const row = Math.floor(y / l.scanPerRow);
+    let a = (l.startAddr + row * l.pitch) * l.scale;
+    if (l.rowScanSub) {
+      const scan = y % l.scanPerRow;
+      if (l.rowScanSub & 1) a = (a & ~0x2000) | ((scan & 1) << 13);
+      if (l.rowScanSub & 2) a = (a & ~0x4000) | ((scan & 2) << 13);
+    }
+    return a & 0xffff;
+  }
+
   private lineDirty(l: Layout, y: number): boolean {
     if (!this.anyDirtyPage) return false;
     let from: number;
@@ -1080,9 +1099,8 @@ export class Vga extends PciDevice implements MmioHandler {
       from = l.vbeStart + y * l.lineBytes;
       to = from + l.lineBytes;
     } else {
-      const counter = l.startAddr + y * l.pitch;
-      from = counter * l.scale * 4;
-      to = (counter + l.pitch) * l.scale * 4;
+      from = this.lineAddress(l, y) * 4;
+      to = from + l.pitch * l.scale * 4;
     }
     const pages = this.dirtyPages;
     const n = pages.length;
@@ -1146,13 +1164,13 @@ export class Vga extends PciDevice implements MmioHandler {
     const vram32 = this.vram32;
     const pal = this.palette32;
     let o = y * l.width;
-    const counter = l.startAddr + y * l.pitch;
+    const lineAddr = this.lineAddress(l, y);
     const scale = l.scale;
     const w = l.width;
     if (l.shift === 2) {
       // 256 colours: each address holds four pixels, one per plane.
       for (let x = 0; x < w; x += 4) {
-        const planes = vram32[((counter + (x >> 2)) * scale) & 0xffff];
+        const planes = vram32[(lineAddr + (x >> 2) * scale) & 0xffff];
         for (let p = 0; p < 4 && x + p < w; p++) out[o++] = pal[((planes >>> (p * 8)) & 0xff) & this.pelMask];
       }
       return;
@@ -1160,7 +1178,7 @@ export class Vga extends PciDevice implements MmioHandler {
     if (l.shift === 1) {
       // CGA-style 4 colours: two bits per pixel, even/odd planes interleaved.
       for (let x = 0; x < w; x += 8) {
-        const planes = vram32[((counter + (x >> 3)) * scale) & 0xffff];
+        const planes = vram32[(lineAddr + (x >> 3) * scale) & 0xffff];
         const lo = (planes & 0xff) | ((planes >>> 8) & 0xff) << 8;
         for (let p = 0; p < 8 && x + p < w; p++) {
           const byte = p < 4 ? lo & 0xff : lo >> 8;
@@ -1174,7 +1192,7 @@ export class Vga extends PciDevice implements MmioHandler {
     const lut = new Uint32Array(16);
     for (let v = 0; v < 16; v++) lut[v] = pal[this.attrToDac(v)];
     for (let x = 0; x < w; x += 8) {
-      const planes = vram32[((counter + (x >> 3)) * scale) & 0xffff];
+      const planes = vram32[(lineAddr + (x >> 3) * scale) & 0xffff];
       const p0 = planes & 0xff;
       const p1 = (planes >>> 8) & 0xff;
       const p2 = (planes >>> 16) & 0xff;
