@@ -56,6 +56,7 @@ export async function run(): Promise<BenchRow[]> {
     ['vdi', 'vdi', {}],
     ['vhd', 'vhd', {}],
     ['vmdk', 'vmdk', {}],
+    ['vhdx', 'vhdx', {}],
   ];
   const rows: BenchRow[] = [];
   const rawFigures = new Map<string, number>();

@@ -271,6 +271,37 @@ test('block cache: merged write-back, flush reaches the format, reads see cached
   assert.deepEqual(new Uint8Array(raw.subarray(MiB + 63 * 4096, MiB + 64 * 4096)), pattern(4096, 63));
 });
 
+test('block cache: random reads and writes (with eviction and bypass) match a plain reference', () => {
+  const f = p('cache-prop.qcow2');
+  const size = 48 * MiB;
+  createImage(f, 'qcow2', size, { clusterSize: 4096 });
+  const img = openImage(f); // cached
+  const ref = new Uint8Array(size);
+  let x = 99;
+  const r = (n: number): number => {
+    x = (x * 1103515245 + 12345) >>> 0;
+    return x % n;
+  };
+  for (let i = 0; i < 1500; i++) {
+    const big = r(20) === 0;
+    const len = big ? 1 + r(3 * MiB) : 1 + r(20_000);
+    const off = r(size - len);
+    if (r(2)) {
+      const d = new Uint8Array(len).fill(1 + r(255));
+      d[0] = i & 0xff;
+      img.write(off, d);
+      ref.set(d, off);
+    } else {
+      const b = new Uint8Array(len);
+      img.read(off, b);
+      same(b, ref.subarray(off, off + len), `op ${i} read at ${off}+${len}`);
+    }
+    if (r(200) === 0) img.flush();
+  }
+  img.close();
+  same(readAll(f), ref, 'after close');
+});
+
 test('boxwood image CLI: exit codes and errors that name the file', async () => {
   const out: string[] = [];
   const orig = process.stdout.write.bind(process.stdout);
