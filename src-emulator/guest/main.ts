@@ -303,9 +303,29 @@ function attachPipe(): void {
     }
   });
   socket.on('error', () => {});
-  // The relay (web twin) multiplexes viewers on its side; one sink here.
-  sinks.add((bytes) => socket.write(frameForPipe(bytes)));
+  // The relay (web twin) multiplexes viewers on its side; one sink here. Nobody may be reading
+  // (no viewer yet): past a limit, screen updates are dropped rather than queued in memory, and
+  // the whole screen is sent again once the pipe drains. Serial bytes are kept up to a larger cap.
+  let missedScreen = false;
+  socket.on('drain', () => {
+    if (!missedScreen) return;
+    missedScreen = false;
+    streamer.invalidate();
+  });
+  sinks.add((bytes) => {
+    const queued = socket.writableLength;
+    const isScreen = bytes[0] === StreamType.Frame || bytes[0] === StreamType.Text || bytes[0] === StreamType.Status;
+    if (isScreen && queued > PIPE_SCREEN_LIMIT) {
+      missedScreen = true;
+      return;
+    }
+    if (queued > PIPE_HARD_LIMIT) return;
+    socket.write(frameForPipe(bytes));
+  });
 }
+
+const PIPE_SCREEN_LIMIT = 4 * 1024 * 1024;
+const PIPE_HARD_LIMIT = 32 * 1024 * 1024;
 
 process.on('uncaughtException', (err) => fail('uncaught exception', err));
 process.on('unhandledRejection', (err) => fail('unhandled rejection', err));
