@@ -228,6 +228,7 @@ export class BuiltinBios implements Device, BiosEnv {
     if (floppies) equipment |= 0x0001 | ((floppies - 1) << 6);
     equipment |= serialPorts << 9;
     mem.write16(BDA.EQUIPMENT, equipment);
+    this.disk.updateBda();
     for (let i = 0; i < 4; i++) mem.write8(BDA.COM_TIMEOUT + i, 1);
     this.keyboard.init();
     this.mouse.init();

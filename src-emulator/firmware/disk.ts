@@ -177,6 +177,11 @@ export class DiskBios {
   updateBda(): void {
     const mem = this.env.mem;
     mem.write8(BDA.DISK_COUNT, this.drives.filter((d) => d.kind === 'disk').length);
+    // Equipment word: floppy present (bit 0) and count - 1 (bits 6-7), emulated drives included.
+    const fd = this.floppyCount();
+    let eq = mem.read16(BDA.EQUIPMENT) & ~0x00c1;
+    if (fd) eq |= 0x0001 | (Math.min(fd, 4) - 1) << 6;
+    mem.write16(BDA.EQUIPMENT, eq);
   }
 
   floppyCount(): number {

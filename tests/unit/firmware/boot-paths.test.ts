@@ -60,6 +60,8 @@ test('El Torito floppy emulation: the boot image becomes drive 00h with 1.44 MB 
   const { m, serial } = await bootMachine(config);
   runUntil(m, () => serial().includes('WAIT'), 300);
   assert.match(serial(), /^S1 S2 S63 \d WAIT $/);
+  // The emulated floppy shows in the equipment word.
+  assert.equal(m.mem.read16(0x410) & 0xc1, 0x01);
   m.keyboard.sendScancodes([0x1e, 0x9e]);
   runUntil(m, () => m.state === 'off', 200);
   assert.match(serial(), /WAIT a> DONE$/);
