@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PhysicalMemory, PAGE_ROM, PAGE_UNMAPPED, type MmioHandler } from '../../../src-emulator/machine/memory';
+import { PhysicalMemory, PAGE_ROM, type MmioHandler } from '../../../src-emulator/machine/memory';
 import { IoBus } from '../../../src-emulator/machine/io-bus';
 import type { CpuHost } from '../../../src-emulator/cpu/cpu-host';
 import type { DutSide } from './harness';
@@ -80,11 +80,11 @@ export class BoxwoodDut implements DutSide {
   constructor(CpuClass: new (host: CpuHost) => CpuLike, image: Uint8Array) {
     this.mem = new PhysicalMemory(RAM_MIB << 20);
     const mem = this.mem;
-    // QEMU's pc machine: no VGA with -nodefaults (0xA0000-0xBFFFF reads float), option-ROM area
-    // 0xC0000-0xEFFFF reads as zero ROM, the BIOS at 0xF0000 and its alias at 0xFFFF0000.
-    mem.setKind(0xa0000, 0x20000, PAGE_UNMAPPED);
-    mem.setKind(0xc0000, 0x30000, PAGE_ROM);
-    mem.ram.fill(0, 0xc0000, 0x100000);
+    // QEMU's pc machine with -nodefaults: the VGA window 0xA0000-0xBFFFF (no VGA) and the
+    // option-ROM area 0xC0000-0xEFFFF read as zeros and ignore writes; the BIOS at 0xF0000 and
+    // its alias at 0xFFFF0000.
+    mem.setKind(0xa0000, 0x50000, PAGE_ROM);
+    mem.ram.fill(0, 0xa0000, 0x100000);
     const low = image.subarray(image.length - 0x10000);
     if (image.length > 0x10000) {
       mem.loadRom(0xe0000, image.subarray(0, image.length - 0x10000));

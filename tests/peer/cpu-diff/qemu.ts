@@ -43,12 +43,16 @@ export class QemuSession {
   private constructor(readonly proc: ChildProcess, readonly gdb: GdbClient, readonly stderr: () => string) {}
 
   /** `biosPath` is a 64 KiB or 128 KiB image; QEMU maps it below 1 MiB and below 4 GiB. */
+  /**
+   * The CPU model is a Pentium II without MMX: Boxwood's CPUID does not claim MMX/SSE yet, so
+   * neither may the reference execute them.
+   */
   static async start(biosPath: string, opts: { cpuModel?: string } = {}): Promise<QemuSession> {
     let lastErr: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
       const args = [
-        '-accel', 'tcg', '-M', 'pc', '-cpu', opts.cpuModel ?? 'pentium2', '-m', `${RAM_MIB}M`,
+        '-accel', 'tcg', '-M', 'pc', '-cpu', opts.cpuModel ?? 'pentium2,mmx=off', '-m', `${RAM_MIB}M`,
         '-bios', biosPath,
         '-gdb', `tcp:127.0.0.1:${port}`, '-S',
         '-nographic', '-display', 'none', '-no-reboot', '-nodefaults', '-monitor', 'none', '-serial', 'none',
