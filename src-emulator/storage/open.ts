@@ -106,7 +106,8 @@ function openChain(path: string, opts: OpenOptions, seen: string[], depth: numbe
   }
   if (depth > MAX_CHAIN) throw new DiskError(path, `backing chain is deeper than ${MAX_CHAIN} images`);
   const chain = [...seen, real];
-  const file = new HostFile(path, !readOnly);
+  // Detect through a read-only handle: a CD image on read-only media must still open.
+  let file = new HostFile(path, false);
   let detected: ImageFormat;
   try {
     detected = detectFile(file);
@@ -122,6 +123,10 @@ function openChain(path: string, opts: OpenOptions, seen: string[], depth: numbe
   if (opts.format && opts.format !== detected && opts.format !== 'raw') {
     file.close();
     throw new DiskError(path, `is not a ${opts.format} image (its content says ${detected})`);
+  }
+  if (!readOnly && format !== 'iso') {
+    file.close();
+    file = new HostFile(path, true);
   }
   const ctx: OpenContext = {
     readOnly,

@@ -116,6 +116,15 @@ test('chain faults are named: missing parent, loop, mismatched parent', () => {
   createImage(p('y.qcow2'), 'qcow2', 0, { backing: 'x.qcow2' });
   createImage(p('x.qcow2'), 'qcow2', 0, { backing: 'y.qcow2' });
   assert.throws(() => openImage(p('x.qcow2')), (e: unknown) => e instanceof DiskError && /loops/.test(e.message));
+  // A backing format recorded in the child that the parent's content contradicts
+  createImage(p('plain.raw'), 'raw', MiB);
+  createImage(p('wrongfmt.qcow2'), 'qcow2', 0, { backing: 'plain.raw', backingFormat: 'raw' });
+  const wf = new HostFile(p('wrongfmt.qcow2'), true);
+  const hdr = wf.readBytes(0, 4096);
+  const at = Buffer.from(hdr).indexOf(Buffer.from([0xe2, 0x79, 0x2a, 0xca]));
+  wf.write(at + 8, new TextEncoder().encode('vdi'));
+  wf.close();
+  assert.throws(() => openImage(p('wrongfmt.qcow2')), (e: unknown) => e instanceof DiskError && /wrongfmt\.qcow2.*not a vdi image/.test(e.message));
   // VDI child whose parent was replaced by another image with the same name
   createImage(p('vp.vdi'), 'vdi', MiB);
   createImage(p('vc.vdi'), 'vdi', 0, { backing: 'vp.vdi' });
