@@ -7,8 +7,10 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { APP_ORIGIN } from './sender-check';
+
 export const APP_SCHEME = 'boxwood';
-export const APP_ORIGIN = `${APP_SCHEME}://app`;
+export { APP_ORIGIN };
 
 export const CSP = [
   "default-src 'none'",

@@ -7,7 +7,7 @@ import type { Hypervisor } from '../hypervisor/hypervisor';
 import { createApiHandler } from '../api/handler';
 import { vmIdSchema } from '../api/schemas';
 import type { ApiEvent } from '../api/types';
-import { APP_ORIGIN } from './app-protocol';
+import { isTrustedSender } from './sender-check';
 import { ElectronGuestProcess } from './guest-spawner';
 
 export const IPC = {
@@ -23,7 +23,11 @@ export function installIpc(hv: Hypervisor, getWindow: () => BrowserWindow | null
   const trusted = (e: IpcMainEvent | IpcMainInvokeEvent): boolean => {
     const win = getWindow();
     const frame = e.senderFrame;
-    return !!win && e.sender === win.webContents && !!frame && frame === win.webContents.mainFrame && new URL(frame.url).origin === APP_ORIGIN;
+    return isTrustedSender({
+      fromOurWindow: !!win && e.sender === win.webContents,
+      fromMainFrame: !!win && !!frame && frame === win.webContents.mainFrame,
+      frameUrl: frame?.url,
+    });
   };
 
   ipcMain.handle(IPC.invoke, async (e, method: unknown, params: unknown) => {

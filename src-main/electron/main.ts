@@ -16,6 +16,7 @@ import { ElectronGuestSpawner } from './guest-spawner';
 import { ElectronPrefsStore } from './prefs';
 import { APP_ORIGIN, registerAppScheme, serveRenderer } from './app-protocol';
 import { installIpc } from './ipc';
+import { isAppUrl } from './sender-check';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -53,7 +54,7 @@ function createWindow(): BrowserWindow {
   win.once('ready-to-show', () => win.show());
   // The UI never navigates; a link to the outside world opens in the user's browser.
   win.webContents.on('will-navigate', (e, url) => {
-    if (new URL(url).origin !== APP_ORIGIN) e.preventDefault();
+    if (!isAppUrl(url)) e.preventDefault();
   });
   win.webContents.setWindowOpenHandler(({ url }) => {
     if (url.startsWith('https://')) void shell.openExternal(url);
@@ -69,7 +70,7 @@ function createWindow(): BrowserWindow {
 
 app.on('web-contents-created', (_e, contents) => {
   contents.on('will-navigate', (e, url) => {
-    if (new URL(url).origin !== APP_ORIGIN) e.preventDefault();
+    if (!isAppUrl(url)) e.preventDefault();
   });
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
 });

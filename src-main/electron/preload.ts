@@ -14,7 +14,8 @@ const STREAM = 'boxwood:stream';
 
 ipcRenderer.on(STREAM, (e, msg: { vmId: string }) => {
   const data: StreamPortMessage = { boxwoodStream: String(msg.vmId) };
-  window.postMessage(data, window.location.origin, [...e.ports]);
+  // To this same window ('*' is safe here: the message never leaves it; the page checks e.source).
+  window.postMessage(data, '*', [...e.ports]);
 });
 
 const bridge: BoxwoodBridge = {

@@ -89,3 +89,18 @@ test('the display streamer sends text on change and only the dirty rectangles of
   assert.equal(f.rgba[((100 - 96) * 64 + 8) * 4], 7);
   assert.deepEqual(s.poll(null, false).map((m) => m.type), [StreamType.Status]);
 });
+
+test('random bytes decode to a message or a StreamDecodeError, nothing else', () => {
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  for (let i = 0; i < 5000; i++) {
+    const b = new Uint8Array(rand(40));
+    for (let k = 0; k < b.length; k++) b[k] = rand(256);
+    if (b.length && rand(2)) b[0] = [1, 2, 3, 4, 16, 17, 18, 19, 20, 21][rand(10)];
+    try {
+      decodeStream(b);
+    } catch (err) {
+      assert.ok(err instanceof StreamDecodeError, String(err));
+    }
+  }
+});

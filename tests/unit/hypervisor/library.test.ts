@@ -174,3 +174,32 @@ test('a VM cannot be made from a file that is not an image', async () => {
 test('VmFileError names the file and the fault', () => {
   assert.throws(() => parseVmFile('/x/vm.json', '[1,2]'), (e: unknown) => e instanceof VmFileError && e.message === '/x/vm.json: is not a JSON object');
 });
+
+test('any truncation or byte damage of vm.json gives a VmFileError or a valid file, nothing else', async () => {
+  const s = setup();
+  try {
+    const e = await s.lib.create(spec);
+    const text = readFileSync(join(e.folder, 'vm.json'), 'utf8');
+    let seed = 12345;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const variants: string[] = [];
+    for (let cut = 0; cut < text.length; cut += 7) variants.push(text.slice(0, cut));
+    for (let i = 0; i < 300; i++) {
+      const chars = [...text];
+      for (let k = 0; k < 1 + rand(4); k++) chars[rand(chars.length)] = String.fromCharCode(rand(128));
+      variants.push(chars.join(''));
+    }
+    let valid = 0;
+    for (const v of variants) {
+      try {
+        parseVmFile('vm.json', v);
+        valid++;
+      } catch (err) {
+        assert.ok(err instanceof VmFileError, `${(err as Error).name}: ${(err as Error).message}`);
+      }
+    }
+    assert.ok(valid < variants.length);
+  } finally {
+    s.done();
+  }
+});
