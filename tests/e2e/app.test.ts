@@ -13,8 +13,10 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join('test-results', 'e2e');
 const hasChromium = existsSync(CHROMIUM);
-const hasGenisoimage = spawnSync('genisoimage', ['-version']).status === 0;
-const skip = !hasChromium ? `${CHROMIUM} is not installed (apt-get install chromium)` : !hasGenisoimage ? 'genisoimage is not installed (apt-get install genisoimage)' : false;
+// An ISO maker: xorriso (what .ci/run installs) or genisoimage.
+const isoMaker: string[] | null =
+  spawnSync('xorriso', ['-version']).status === 0 ? ['xorriso', '-as', 'mkisofs'] : spawnSync('genisoimage', ['-version']).status === 0 ? ['genisoimage'] : null;
+const skip = !hasChromium ? `${CHROMIUM} is not installed (apt-get install chromium)` : !isoMaker ? 'no ISO maker (apt-get install xorriso)' : false;
 
 let dir = '';
 let server: ChildProcess | null = null;
@@ -159,14 +161,15 @@ test('create a VM with the wizard', { skip, timeout: 60_000 }, async () => {
   await shot('03-created');
 });
 
-/** A real (tiny) ISO 9660 image, made with genisoimage. */
+/** A real (tiny) ISO 9660 image, made with xorriso or genisoimage. */
 function makeIso(): Buffer {
   const src = join(dir, 'iso-src');
   mkdirSync(src, { recursive: true });
   writeFileSync(join(src, 'README.TXT'), 'a tiny live CD\n');
   const out = join(dir, 'tiny.iso');
-  const r = spawnSync('genisoimage', ['-quiet', '-V', 'TINY', '-o', out, src], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `genisoimage: ${r.stderr ?? r.error}`);
+  const [cmd, ...pre] = isoMaker!;
+  const r = spawnSync(cmd, [...pre, '-quiet', '-V', 'TINY', '-o', out, src], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${cmd}: ${r.stderr ?? r.error}`);
   return readFileSync(out);
 }
 
