@@ -45,10 +45,13 @@ export class FpCtx {
   cw = 0x037f;
   flags = 0;
   roundedUp = false;
+  /** The memory operand was a denormal 32/64-bit real (normalised on conversion). */
+  memDenormal = false;
   begin(cw: number): void {
     this.cw = cw;
     this.flags = 0;
     this.roundedUp = false;
+    this.memDenormal = false;
   }
   unmasked(flag: number): boolean {
     return (this.cw & flag) === 0;
@@ -146,6 +149,17 @@ export function roundValue(sign: number, m: bigint, e: number, fmt: Format, toRe
   }
   let lsb = E0 - (p - 1);
   if (tiny && !ueUnmasked) lsb = emin - (p - 1);
+  if (tiny && ueUnmasked && E0 + WRAP < emin) {
+    // Too tiny even for the wrapped exponent (FSCALE): silicon delivers a zero with UE and PE.
+    ctx.flags |= UE | PE;
+    ctx.roundedUp = false;
+    return { sign, q: 0n, lsb: 0, inf: false };
+  }
+  if (E0 - WRAP > emax && ctx.unmasked(OE) && toRegister) {
+    ctx.flags |= OE | PE;
+    ctx.roundedUp = true;
+    return { sign, q: 0n, lsb: 0, inf: true };
+  }
   const sh = lsb - e;
   let q: bigint;
   let inexact = false;
@@ -267,7 +281,7 @@ function screen2(a: F80, ka: number, b: F80, kb: number, ctx: FpCtx): F80 | null
 }
 
 function denormalCheck(ka: number, kb: number, ctx: FpCtx): boolean {
-  if (ka === K_DENORMAL || kb === K_DENORMAL) {
+  if (ka === K_DENORMAL || kb === K_DENORMAL || ctx.memDenormal) {
     ctx.flags |= DE;
     return ctx.unmasked(DE);
   }
@@ -368,11 +382,12 @@ export function div(a: F80, b: F80, fmt: Format, ctx: FpCtx): F80 | null {
     return makeZero(sign);
   }
   if (ka === K_ZERO && kb === K_ZERO) return invalid(ctx);
-  if (denormalCheck(ka, kb, ctx)) return null;
+  // Silicon checks the zero divisor before the denormal dividend (no DE for denormal / 0).
   if (kb === K_ZERO) {
     ctx.flags |= ZE;
     return ctx.unmasked(ZE) ? null : makeInf(sign);
   }
+  if (denormalCheck(ka, kb, ctx)) return null;
   if (ka === K_ZERO) return makeZero(sign);
   const q = divideExact(a.sig, lsbExponent(a), b.sig, lsbExponent(b));
   return roundToRegister(sign, q.m, q.e, fmt, ctx);
@@ -427,27 +442,25 @@ export function sqrt(a: F80, fmt: Format, ctx: FpCtx): F80 | null {
 
 /**
  * Compares a with b: 0 = greater, 1 = less, 2 = equal, 3 = unordered. `quietNaNOk` (FUCOM*) raises
- * IE only for SNaNs; FCOM* raises it for any NaN. Returns -1 when an unmasked IE/DE suppresses the result.
+ * IE only for SNaNs; FCOM* raises it for any NaN.
  */
 export const CMP_GT = 0;
 export const CMP_LT = 1;
 export const CMP_EQ = 2;
 export const CMP_UN = 3;
 export function compare(a: F80, b: F80, quietNaNOk: boolean, ctx: FpCtx): number {
+  // Silicon sets the condition codes even when IE or DE is unmasked.
   const ka = classify(a);
   const kb = classify(b);
   if (ka === K_UNSUPPORTED || kb === K_UNSUPPORTED || ka === K_SNAN || kb === K_SNAN) {
     ctx.flags |= IE;
-    return ctx.unmasked(IE) ? -1 : CMP_UN;
-  }
-  if (ka === K_QNAN || kb === K_QNAN) {
-    if (!quietNaNOk) {
-      ctx.flags |= IE;
-      if (ctx.unmasked(IE)) return -1;
-    }
     return CMP_UN;
   }
-  if (denormalCheck(ka, kb, ctx)) return -1;
+  if (ka === K_QNAN || kb === K_QNAN) {
+    if (!quietNaNOk) ctx.flags |= IE;
+    return CMP_UN;
+  }
+  denormalCheck(ka, kb, ctx);
   const v = cmpValues(a, ka, b, kb);
   return v === 0 ? CMP_EQ : v < 0 ? CMP_LT : CMP_GT;
 }
@@ -574,52 +587,55 @@ export function roundToIntegral(x: F80, ctx: FpCtx): F80 | null {
 // ---------------------------------------------------------------------------------------------
 // Real memory formats
 
-/** Loads a 32-bit real (exact); SNaN raises IE and loads quieted, denormals raise DE. */
-export function fromF32(bits: number, ctx: FpCtx): F80 | null {
+/**
+ * Converts a 32-bit real exactly. Raises nothing: an SNaN stays signalling and a denormal source is
+ * normalised with `ctx.memDenormal` set, so the consuming instruction applies the exception
+ * precedence silicon uses (an invalid ST(0) beats the denormal memory operand).
+ */
+export function fromF32(bits: number, ctx: FpCtx): F80 {
   const sign = bits >>> 31;
   const exp = (bits >>> 23) & 0xff;
   const frac = bits & 0x7fffff;
   if (exp === 0xff) {
     if (frac === 0) return makeInf(sign);
-    const nan: F80 = { se: (sign << 15) | 0x7fff, sig: J_BIT | (BigInt(frac) << 40n) };
-    if (!(frac & 0x400000)) {
-      ctx.flags |= IE;
-      if (ctx.unmasked(IE)) return null;
-      return quiet(nan);
-    }
-    return nan;
+    return { se: (sign << 15) | 0x7fff, sig: J_BIT | (BigInt(frac) << 40n) };
   }
   if (exp === 0) {
     if (frac === 0) return makeZero(sign);
-    ctx.flags |= DE;
-    if (ctx.unmasked(DE)) return null;
+    ctx.memDenormal = true;
     return normalFrom(sign, BigInt(frac), -149);
   }
   return normalFrom(sign, BigInt(frac | 0x800000), exp - 127 - 23);
 }
 
-/** Loads a 64-bit real given as two 32-bit halves. */
-export function fromF64(lo: number, hi: number, ctx: FpCtx): F80 | null {
+/** Converts a 64-bit real given as two 32-bit halves (see fromF32). */
+export function fromF64(lo: number, hi: number, ctx: FpCtx): F80 {
   const sign = hi >>> 31;
   const exp = (hi >>> 20) & 0x7ff;
   const frac = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo >>> 0);
   if (exp === 0x7ff) {
     if (frac === 0n) return makeInf(sign);
-    const nan: F80 = { se: (sign << 15) | 0x7fff, sig: J_BIT | (frac << 11n) };
-    if (!(hi & 0x80000)) {
-      ctx.flags |= IE;
-      if (ctx.unmasked(IE)) return null;
-      return quiet(nan);
-    }
-    return nan;
+    return { se: (sign << 15) | 0x7fff, sig: J_BIT | (frac << 11n) };
   }
   if (exp === 0) {
     if (frac === 0n) return makeZero(sign);
-    ctx.flags |= DE;
-    if (ctx.unmasked(DE)) return null;
+    ctx.memDenormal = true;
     return normalFrom(sign, frac, -1074);
   }
   return normalFrom(sign, frac | (1n << 52n), exp - 1023 - 52);
+}
+
+/**
+ * FLD m32/m64: an SNaN raises IE and loads quieted (nothing when IE is unmasked); a denormal raises
+ * DE and, as on silicon, loads even when DE is unmasked (the conversion is exact).
+ */
+export function loadReal(v: F80, ctx: FpCtx): F80 | null {
+  if (ctx.memDenormal) ctx.flags |= DE;
+  if (classify(v) === K_SNAN) {
+    ctx.flags |= IE;
+    return ctx.unmasked(IE) ? null : quiet(v);
+  }
+  return v;
 }
 
 /** An exactly representable value m * 2^e as a normalised extended value. */

@@ -342,13 +342,16 @@ function lnNear1(num: BF, den: BF): BF {
 
 /** log2(x) for finite x > 0. */
 export function log2(x: F80): BF {
-  const bx = bfFromF80(x);
+  return log2Bf(bfFromF80(x));
+}
+
+function log2Bf(bx: BF): BF {
   const n = bitLength(bx.m);
   let E = bx.e + n - 1;
-  // M = x / 2^E in [1, 2); fold into [sqrt(1/2), sqrt(2)].
+  // M = x / 2^E in [1, 2); fold into [sqrt(1/2), sqrt(2)] so the atanh series converges fast.
   let M: BF = { s: 0, m: bx.m, e: -(n - 1) };
-  // sqrt(2) ~ 1.4142135623730951: compare with 0xB504F333F9DE6484 * 2^-63
-  if (bx.m << BigInt(64 - n) > 0xb504f333f9de6484n) {
+  const top64 = n >= 64 ? bx.m >> BigInt(n - 64) : bx.m << BigInt(64 - n);
+  if (top64 > 0xb504f333f9de6484n) {
     M = { s: 0, m: M.m, e: M.e - 1 };
     E += 1;
   }
@@ -360,8 +363,13 @@ export function log2(x: F80): BF {
 /** log2(1 + x) for finite x > -1. */
 export function log2p1(x: F80): BF {
   const bx = bfFromF80(x);
-  const two: BF = { s: 0, m: 2n, e: 0 };
-  return bfDiv(lnNear1(bx, bfAdd(two, bx)), LN2);
+  const one: BF = { s: 0, m: 1n, e: 0 };
+  // Small |x| (FYL2XP1's domain): 2 atanh(x / (2 + x)) keeps full relative precision; else plain log2.
+  if (bx.e + bitLength(bx.m) <= -1) {
+    const two: BF = { s: 0, m: 2n, e: 0 };
+    return bfDiv(lnNear1(bx, bfAdd(two, bx)), LN2);
+  }
+  return log2Bf(bfAdd(one, bx));
 }
 
 /** 2^x - 1 for |x| <= 1 (F2XM1's domain); beyond it the result is undefined and computed in doubles. */

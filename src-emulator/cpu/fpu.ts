@@ -31,6 +31,7 @@ import {
   fromInt,
   fromF32,
   fromF64,
+  loadReal,
   toF32,
   toF64,
   toInteger,
@@ -293,7 +294,7 @@ export class Fpu implements FpuUnit {
         // DE: m16int arithmetic
         this.checkPending();
         this.begin();
-        let b: F80 | null;
+        let b: F80;
         if (op === 0) b = fromF32(m.read32(0) >>> 0, this.ctx);
         else if (op === 4) b = fromF64(m.read32(0) >>> 0, m.read32(4) >>> 0, this.ctx);
         else b = fromBigInt(Fpu.readInt(m, op === 2 ? 4 : 2));
@@ -303,7 +304,7 @@ export class Fpu implements FpuUnit {
       case 1: // D9
         switch (r) {
           case 0:
-            return this.fld(() => fromF32(m.read32(0) >>> 0, this.ctx));
+            return this.fld(() => loadReal(fromF32(m.read32(0) >>> 0, this.ctx), this.ctx));
           case 1:
             return this.ud();
           case 2:
@@ -337,7 +338,7 @@ export class Fpu implements FpuUnit {
       case 5: // DD
         switch (r) {
           case 0:
-            return this.fld(() => fromF64(m.read32(0) >>> 0, m.read32(4) >>> 0, this.ctx));
+            return this.fld(() => loadReal(fromF64(m.read32(0) >>> 0, m.read32(4) >>> 0, this.ctx), this.ctx));
           case 2:
           case 3:
             return this.fstReal(m, 8, r === 3);
@@ -589,8 +590,8 @@ export class Fpu implements FpuUnit {
     }
   }
 
-  /** ST(0) = ST(0) op b for memory operands (b null: the load raised an unmasked exception). */
-  private arithSt0(r: number, b: F80 | null): void {
+  /** ST(0) = ST(0) op b for memory operands. */
+  private arithSt0(r: number, b: F80): void {
     if (this.isEmpty(0)) {
       this.ctx.flags &= ~(IE | DE);
       if (this.stackUnderflow()) {
@@ -603,7 +604,6 @@ export class Fpu implements FpuUnit {
       } else if (r === 2 || r === 3) return this.finish(0, SW_C1);
       return this.done();
     }
-    if (b === null) return this.done();
     if (r === 2 || r === 3) return this.compareWith(b, false, r === 3 ? 1 : 0, false);
     const res = this.compute(r, this.st(0), b);
     if (res) this.setSt(0, res);
@@ -652,12 +652,13 @@ export class Fpu implements FpuUnit {
 
   private compareWith(b: F80, unordered: boolean, pops: number, eflags: boolean): void {
     const rel = compare(this.st(0), b, unordered, this.ctx);
-    if (rel < 0) return this.finish(0, SW_C1);
     const cc = Fpu.ccFor(rel);
     if (eflags) {
       this.setEflags((cc & SW_C3) !== 0, (cc & SW_C2) !== 0, (cc & SW_C0) !== 0);
       this.finish(0, SW_C1);
     } else this.finish(cc, SW_CC);
+    // An unmasked exception leaves the stack alone (the codes are still delivered, as on silicon).
+    if (this.ctx.flags & EXC_MASK & ~this.cw) return;
     for (let k = 0; k < pops; k++) this.pop();
   }
 
@@ -1178,7 +1179,7 @@ export class Fpu implements FpuUnit {
         }
         r = R === 0n ? makeZero(sa) : roundToRegister(sign, R, e, FMT_EXT64, this.ctx);
         const qb = Number(q & 7n);
-        cc = (qb & 4 ? SW_C0 : 0) | (qb & 2 ? SW_C1 : 0) | (qb & 1 ? SW_C3 : 0);
+        cc = (qb & 4 ? SW_C0 : 0) | (qb & 2 ? SW_C3 : 0) | (qb & 1 ? SW_C1 : 0);
       }
     }
     if (r) this.setSt(0, r);
