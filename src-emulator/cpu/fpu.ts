@@ -920,6 +920,11 @@ export class Fpu implements FpuUnit {
     if (k === K_ZERO) return x;
     if (k === K_INF) return signOf(x) ? { se: 0xbfff, sig: 0x8000000000000000n } : x;
     if (this.denormal(x)) return null;
+    if ((x.se & 0x7fff) > 0x3fff || ((x.se & 0x7fff) === 0x3fff && x.sig !== 0x8000000000000000n)) {
+      // Outside [-1, 1] the SDM leaves the result undefined; silicon returns the operand with PE.
+      this.ctx.flags |= PE;
+      return x;
+    }
     return roundResult(exp2m1(x), this.ctx);
   }
 
@@ -935,7 +940,19 @@ export class Fpu implements FpuUnit {
         if (this.denormal(y)) return null;
         return makeZero(sx ^ sy);
       }
-      if (kx === K_INF || (sx && cmpMinusOne(x) <= 0)) return invalid(this.ctx);
+      if (kx === K_INF) {
+        if (sx || ky === K_ZERO) return invalid(this.ctx);
+        if (this.denormal(y)) return null;
+        return makeInf(sy);
+      }
+      if (sx && cmpMinusOne(x) <= 0) {
+        // x <= -1 is outside the domain (undefined in the SDM); this mirrors silicon.
+        if (ky === K_ZERO) return makeZero(sy ^ 1);
+        if (ky === K_INF) return makeInf(sy ^ 1);
+        if (this.denormal(y)) return null;
+        this.ctx.flags |= PE;
+        return x;
+      }
       if (ky === K_ZERO) {
         if (this.denormal(x)) return null;
         return makeZero(sx ^ sy);
