@@ -22,6 +22,12 @@ terminal_output serial console
 echo "GRUB-BOXWOOD-START"
 lsmmap
 echo "GRUB-BOXWOOD-OK"
+insmod vbe
+videoinfo
+set gfxmode=1024x768x32
+insmod gfxterm
+terminal_output --append gfxterm
+echo "GRUB-GFX-OK"
 halt
 `;
 
@@ -35,7 +41,7 @@ function grubIso(dir: string): string {
   return iso;
 }
 
-async function bootGrub(firmware: MachineConfig['firmware']): Promise<{ serial: string; pm1: number[]; off: boolean }> {
+async function bootGrub(firmware: MachineConfig['firmware']): Promise<{ serial: string; pm1: number[]; off: boolean; mode: { kind: string; width: number; height: number } | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'boxwood-grub-'));
   try {
     const iso = grubIso(dir);
@@ -48,7 +54,7 @@ async function bootGrub(firmware: MachineConfig['firmware']): Promise<{ serial: 
       out16(port, value);
     };
     runUntil(m, () => m.state === 'off', 4000);
-    return { serial: serial(), pm1, off: m.state === 'off' };
+    return { serial: serial(), pm1, off: m.state === 'off', mode: m.display?.getMode() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -61,6 +67,11 @@ test('GRUB boots from CD through the built-in BIOS, sees our E820 map and halts 
   assert.match(r.serial, /base_addr = 0x100000, length = 0x7ef0000, available RAM/);
   assert.match(r.serial, /base_addr = 0x7ff0000, length = 0x10000, ACPI reclaimable RAM/);
   assert.match(r.serial, /GRUB-BOXWOOD-OK/);
+  // VBE as GRUB's vbe driver sees it (4F00/4F01), then a 1024x768x32 gfxterm through 4F02 + LFB.
+  assert.match(r.serial, /VBE info: {3}version: 2\.0/);
+  assert.match(r.serial, /0x142 1024 x {2}768 x 32 \(4096\) {2}Direct color, mask: 8\/8\/8\/8 {2}pos: 16\/8\/0\/24/);
+  assert.match(r.serial, /GRUB-GFX-OK/);
+  assert.deepEqual([r.mode?.kind, r.mode?.width, r.mode?.height], ['graphics', 1024, 768]);
   assert.ok(r.off, 'machine powered off');
   // SLP_EN with SLP_TYP 0, the value GRUB read from \_S5.
   assert.deepEqual(r.pm1, [0x2000]);
@@ -69,6 +80,7 @@ test('GRUB boots from CD through the built-in BIOS, sees our E820 map and halts 
 test('GRUB boots through SeaBIOS and halts via the ACPI tables SeaBIOS loaded from fw_cfg', { skip: SKIP || (existsSync(SEABIOS) ? false : 'needs seabios') }, async () => {
   const r = await bootGrub({ kind: 'seabios', biosPath: SEABIOS, vgaBiosPath: VGABIOS });
   assert.match(r.serial, /GRUB-BOXWOOD-OK/);
+  assert.match(r.serial, /GRUB-GFX-OK/);
   assert.ok(r.off, 'machine powered off');
   assert.deepEqual(r.pm1.filter((v) => v & 0x2000), [0x2000]);
 });
