@@ -104,9 +104,12 @@ export interface MachineEvents {
 
 export type MachineRunState = 'paused' | 'running' | 'off';
 
-/** Why `runSlice` returned. `waitMs` (halted in realtime mode): host ms until the next timer. */
+/**
+ * Why `runSlice` returned. `waitMs`: host ms until there is something to do ('halted': the next timer,
+ * Infinity = only input; 'throttled': realtime guest time ran ahead of host time by this much).
+ */
 export interface SliceResult {
-  reason: 'slice' | 'halted' | 'idle' | 'off';
+  reason: 'slice' | 'halted' | 'idle' | 'throttled' | 'off';
   waitMs: number;
 }
 
@@ -130,7 +133,11 @@ const MIN_BATCH = 64;
 /** Realtime: virtual time may lag host time by this much before the difference is dropped. */
 const MAX_LAG_NS = 200e6;
 /** Realtime: a lag of this size doubles the pace of virtual time (and a lead of half of it halves it). */
-const STEER_HORIZON_NS = 20e6;
+const STEER_HORIZON_NS = 200e6;
+/** Realtime: the pace of virtual time changes at most once per this much virtual time. */
+const STEER_PERIOD_NS = 100e6;
+/** Realtime: virtual time may run ahead of host time by this much before the CPU waits. */
+const MAX_LEAD_NS = 10e6;
 /** Serial bytes are handed out in chunks at slice ends, or earlier when this many accumulate. */
 const SERIAL_FLUSH_BYTES = 4096;
 
@@ -193,6 +200,11 @@ export class Machine {
   private rateNs = 10;
   /** Realtime: measured host ns per instruction (moving average), and the host <-> virtual anchor. */
   private hostNsPerInstr = 20;
+  /** Realtime pacing: instructions and host ns accumulated since virtual time `paceSince`. */
+  private paceRan = 0;
+  private paceHostNs = 0;
+  private paceSince = 0;
+  private paceSinceHost = 0;
   private hostAnchor = 0;
   private virtAnchor = 0;
   private clockRunning = false;
@@ -458,6 +470,9 @@ export class Machine {
     this.rebase();
     this.virtAnchor = this.timeBase;
     this.hostAnchor = performance.now();
+    this.paceSince = this.timeBase;
+    this.paceSinceHost = this.hostAnchor;
+    this.paceRan = this.paceHostNs = 0;
     this.clockRunning = true;
   }
 
@@ -474,13 +489,30 @@ export class Machine {
     this.clock.advanceTo(this.timeBase);
   }
 
-  /** Realtime: after a batch of `ran` instructions that took `hostNs`, re-steer the rate toward host time. */
+  /**
+   * Realtime: after a batch of `ran` instructions that took `hostNs`, account it; every STEER_PERIOD_NS
+   * of virtual time, re-pace: the measured host cost of an instruction times a correction (0.5-2)
+   * that steers virtual time toward host time, moving at most by a factor of 2 per step. Holding
+   * the pace for a period keeps any short guest measurement (Linux calibrates the TSC against the
+   * PIT over 10-50 ms and gives up when one loop iteration takes 10 times longer than another)
+   * consistent, however the host schedules us.
+   */
   private steerRealtime(ran: number, hostNs: number): void {
-    if (ran > 1000 && hostNs > 0) {
-      const measured = hostNs / ran;
-      this.hostNsPerInstr = this.hostNsPerInstr * 0.9 + Math.min(Math.max(measured, 0.05), 10_000) * 0.1;
-    }
+    this.paceRan += ran;
+    this.paceHostNs += hostNs;
     const now = this.clock.now();
+    const hostNow = performance.now();
+    // Re-pace every STEER_PERIOD_NS of virtual time, or every 250 ms of host time while virtual time
+    // crawls far behind (the initial pace is only a guess).
+    const crawling = hostNow - this.paceSinceHost >= 250 && this.hostTarget() - now > 50e6;
+    if (now - this.paceSince < STEER_PERIOD_NS && !crawling) return;
+    if (this.paceRan > 0 && this.paceHostNs > 0) {
+      this.hostNsPerInstr = Math.min(Math.max(this.paceHostNs / this.paceRan, 0.05), 100_000);
+    }
+    this.paceRan = 0;
+    this.paceHostNs = 0;
+    this.paceSince = now;
+    this.paceSinceHost = hostNow;
     let lag = this.hostTarget() - now;
     if (lag > MAX_LAG_NS) {
       // The host could not run us for a while: let that time go instead of racing to catch up.
@@ -488,8 +520,9 @@ export class Machine {
       lag = MAX_LAG_NS;
     }
     const correction = Math.min(2, Math.max(0.5, 1 + lag / STEER_HORIZON_NS));
+    const ideal = this.hostNsPerInstr * correction;
     this.rebase();
-    this.rateNs = this.hostNsPerInstr * correction;
+    this.rateNs = Math.min(this.rateNs * 2, Math.max(this.rateNs / 2, ideal));
   }
 
   // ---------------------------------------------------------------- run control
@@ -497,7 +530,8 @@ export class Machine {
   /**
    * Runs the machine for up to `maxMs` of host time and returns why it stopped: 'slice' (time is up),
    * 'halted' (realtime: the CPU waits for a timer `waitMs` away, or for input when waitMs is
-   * Infinity), 'idle' (deterministic: halted with no timer armed; only input can wake it) or 'off'.
+   * Infinity), 'throttled' (realtime: guest time is ahead of host time; call again after `waitMs`),
+   * 'idle' (deterministic: halted with no timer armed; only input can wake it) or 'off'.
    */
   runSlice(maxMs: number): SliceResult {
     if (this.state === 'off') return { reason: 'off', waitMs: 0 };
@@ -529,7 +563,15 @@ export class Machine {
           this.forcedHalt = false;
           this.cpu.halted = false;
         }
-        if (!deterministic && ran > 0) this.steerRealtime(ran, (performance.now() - h0) * 1e6);
+        if (!deterministic && ran > 0) {
+          this.steerRealtime(ran, (performance.now() - h0) * 1e6);
+          // Never let the guest's clock run ahead of the host's: wait for the host to catch up.
+          const lead = this.clock.now() - this.hostTarget();
+          if (lead > MAX_LEAD_NS) {
+            result = { reason: 'throttled', waitMs: lead / 1e6 };
+            break;
+          }
+        }
         if (this.pending) break;
         if (ran === 0 && this.cpu.halted) {
           const t = this.clock.now();
@@ -591,7 +633,7 @@ export class Machine {
     while (this.wantRun && this.state !== 'off') {
       const r = this.runSlice(15);
       if (r.reason === 'off') break;
-      if (r.reason === 'halted' || r.reason === 'idle') {
+      if (r.reason === 'halted' || r.reason === 'idle' || r.reason === 'throttled') {
         await this.sleep(Math.min(r.waitMs, r.reason === 'idle' ? 1000 : 50));
       } else {
         await new Promise<void>((resolve) => setImmediate(resolve));
