@@ -1158,10 +1158,24 @@ export class Cpu {
   }
 
   fetch16(): number {
+    const e = this.eip;
+    if (e + 2 <= this.fetchHi && e >= this.fetchLo) {
+      const p = e + this.fetchDelta;
+      const ram = this.mem.ram;
+      this.eip = e + 2;
+      return ram[p] | (ram[p + 1] << 8);
+    }
     const lo = this.fetch8();
     return lo | (this.fetch8() << 8);
   }
   fetch32(): number {
+    const e = this.eip;
+    if (e + 4 <= this.fetchHi && e >= this.fetchLo) {
+      const p = e + this.fetchDelta;
+      const ram = this.mem.ram;
+      this.eip = e + 4;
+      return ram[p] | (ram[p + 1] << 8) | (ram[p + 2] << 16) | (ram[p + 3] << 24);
+    }
     const a = this.fetch8();
     const b = this.fetch8();
     const c = this.fetch8();

@@ -1079,9 +1079,13 @@ function execOp(c: Cpu, op: number): void {
       rmWrite(c, 8, getReg(c, 8, (c.modrm >> 3) & 7));
       return;
     case 0x89: {
-      decodeModrm(c);
-      const size = opSize(c);
-      rmWrite(c, size, getReg(c, size, (c.modrm >> 3) & 7));
+      const m = decodeModrm(c);
+      const r = (m >> 3) & 7;
+      if (c.opSize32) {
+        if (m >= 0xc0) regs[m & 7] = regs[r];
+        else c.write32(c.eaSeg, c.eaOff, regs[r]);
+      } else if (m >= 0xc0) c.r16[(m & 7) << 1] = c.r16[r << 1];
+      else c.write16(c.eaSeg, c.eaOff, c.r16[r << 1]);
       return;
     }
     case 0x8a:
@@ -1089,9 +1093,10 @@ function execOp(c: Cpu, op: number): void {
       setReg(c, 8, (c.modrm >> 3) & 7, rmRead(c, 8));
       return;
     case 0x8b: {
-      decodeModrm(c);
-      const size = opSize(c);
-      setReg(c, size, (c.modrm >> 3) & 7, rmRead(c, size));
+      const m = decodeModrm(c);
+      const r = (m >> 3) & 7;
+      if (c.opSize32) regs[r] = m >= 0xc0 ? regs[m & 7] : c.read32(c.eaSeg, c.eaOff);
+      else c.r16[r << 1] = m >= 0xc0 ? c.r16[(m & 7) << 1] : c.read16(c.eaSeg, c.eaOff);
       return;
     }
     case 0x8c: {
