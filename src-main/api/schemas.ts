@@ -28,6 +28,10 @@ export const newVmSpecSchema = z.strictObject({
   ]),
   isoPath: hostPathSchema.nullable().optional(),
   floppyPath: hostPathSchema.nullable().optional(),
+  kernel: z
+    .strictObject({ kernelPath: hostPathSchema, initrdPath: hostPathSchema.optional(), cmdline: z.string().max(4096).optional() })
+    .nullable()
+    .optional(),
 });
 
 export const vmChangesSchema = z.strictObject({

@@ -76,6 +76,8 @@ export interface NewVmSpec {
   disk: NewDisk;
   isoPath?: string | null;
   floppyPath?: string | null;
+  /** Boot a Linux kernel directly (like `qemu -kernel`), instead of from a disk. */
+  kernel?: { kernelPath: string; initrdPath?: string; cmdline?: string } | null;
 }
 
 /** What can be changed on a VM that is off. */

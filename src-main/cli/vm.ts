@@ -10,16 +10,30 @@ import type { NewVmSpec, VmListEntry, VmSummary } from '../api/types';
 import { OS_PRESETS } from '../api/presets';
 import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamType } from '../../src-emulator/guest/protocol';
 import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 
 const USAGE = `usage: boxwood vm <command> [--library DIR]
   list                          the VMs and their states
-  create NAME [--os ID] [--memory MiB] [--cpus N] [--vram MiB]
-              [--disk-gib N | --disk IMAGE | --no-disk] [--iso IMAGE] [--floppy IMAGE]
+  info NAME|ID                  one VM's settings, media and state
+  create [--name] NAME [--os ID] [--memory MiB] [--cpus N] [--vram MiB]
+         [--disk SIZE|IMAGE | --no-disk] [--cdrom ISO] [--floppy IMAGE]
+         [--kernel FILE [--initrd FILE] [--append CMDLINE]]
+                                SIZE like 8G or 512M makes a new qcow2 disk; a path uses that image
   add FOLDER                    add an existing VM folder to the library
-  start NAME|ID                 boot it here: serial console on stdin/stdout, Ctrl+C powers off
+  start NAME|ID [--headless]    boot it here: serial console on stdin/stdout, Ctrl+C powers off
   log NAME|ID                   the tail of its newest log
 os ids: ${OS_PRESETS.map((p) => p.id).join(', ')}
 `;
+
+/** "8G", "512M", "1.5G", "2048" (MiB) -> GiB; null when it is not a size. */
+export function parseSizeGiB(s: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)(i?B)?$/i.exec(s.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = m[2].toUpperCase() || 'M';
+  const gib = { K: n / 1024 / 1024, M: n / 1024, G: n, T: n * 1024 }[unit]!;
+  return gib > 0 ? gib : null;
+}
 
 function takeOption(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -66,19 +80,36 @@ async function create(hv: Hypervisor, args: string[]): Promise<VmSummary> {
   const diskGiB = takeOption(args, '--disk-gib');
   const disk = takeOption(args, '--disk');
   const noDisk = takeFlag(args, '--no-disk');
-  const iso = takeOption(args, '--iso');
+  const iso = takeOption(args, '--cdrom') ?? takeOption(args, '--iso');
   const floppy = takeOption(args, '--floppy');
-  const [name, ...extra] = args;
-  if (!name || extra.length) throw new Error('create needs exactly one NAME');
+  const kernelPath = takeOption(args, '--kernel');
+  const initrdPath = takeOption(args, '--initrd');
+  const cmdline = takeOption(args, '--append');
+  if ((initrdPath || cmdline) && !kernelPath) throw new Error('--initrd and --append need --kernel');
+  const named = takeOption(args, '--name');
+  const [positional, ...extra] = args;
+  const name = named ?? positional;
+  if (!name || extra.length || (named && positional)) throw new Error('create needs exactly one NAME');
+  // A file that exists wins over a size-looking name.
+  const size = disk !== undefined && !existsSync(disk) ? parseSizeGiB(disk) : null;
   const spec: NewVmSpec = {
     name,
     osType: os,
     memoryMiB,
     cpus,
     vramMiB,
-    disk: noDisk ? { kind: 'none' } : disk ? { kind: 'existing', path: resolve(disk) } : { kind: 'new', sizeGiB: diskGiB ? Number(diskGiB) : preset.diskGiB },
+    disk: noDisk
+      ? { kind: 'none' }
+      : size !== null
+        ? { kind: 'new', sizeGiB: size }
+        : disk
+          ? { kind: 'existing', path: resolve(disk) }
+          : { kind: 'new', sizeGiB: diskGiB ? Number(diskGiB) : preset.diskGiB },
     isoPath: iso ? resolve(iso) : null,
     floppyPath: floppy ? resolve(floppy) : null,
+    kernel: kernelPath
+      ? { kernelPath: resolve(kernelPath), ...(initrdPath ? { initrdPath: resolve(initrdPath) } : {}), ...(cmdline !== undefined ? { cmdline } : {}) }
+      : null,
   };
   validateCall('createVm', [spec]);
   return hv.createVm(spec);
@@ -150,7 +181,13 @@ export async function main(argv: string[]): Promise<number> {
         printList([e]);
         return e.ok ? 0 : 1;
       }
+      case 'info': {
+        const e = find(hv, rest.join(' '));
+        process.stdout.write(JSON.stringify(e, null, 2) + '\n');
+        return e.ok ? 0 : 1;
+      }
       case 'start': {
+        takeFlag(rest, '--headless'); // the CLI is always headless; the flag is accepted for scripts
         const e = find(hv, rest.join(' '));
         if (!e.ok) throw new Error(e.error);
         return await startAttached(hv, e);

@@ -33,6 +33,7 @@ export interface CreateVmSpec {
   isoPath?: string | null;
   /** Optional floppy image. */
   floppyPath?: string | null;
+  kernel?: { kernelPath: string; initrdPath?: string; cmdline?: string } | null;
 }
 
 /** Creates a disk image; the storage module supplies the real one (qcow2, dynamic). */
@@ -150,6 +151,9 @@ export class VmLibrary {
       if (p.kind !== 'floppy') throw new Error(`${spec.floppyPath}: is a ${p.description}, not a floppy image`);
       disks.push({ kind: 'floppy', path: resolve(spec.floppyPath) });
     }
+    for (const f of [spec.kernel?.kernelPath, spec.kernel?.initrdPath]) {
+      if (f && !existsSync(f)) throw new Error(`${f}: no such file`);
+    }
     for (const sub of ['disks', 'snapshots', 'logs']) mkdirSync(join(folder, sub), { recursive: true });
     if (spec.disk.kind === 'new') {
       const file = `disks/${folderNameFor(spec.name)}.qcow2`;
@@ -173,6 +177,13 @@ export class VmLibrary {
   }
 
   private writeNew(folder: string, spec: CreateVmSpec, disks: DiskAttachment[], bootOrder?: DiskKind[]): LibraryEntry & { ok: true } {
+    const kernel = spec.kernel
+      ? {
+          kernelPath: resolve(spec.kernel.kernelPath),
+          ...(spec.kernel.initrdPath ? { initrdPath: resolve(spec.kernel.initrdPath) } : {}),
+          ...(spec.kernel.cmdline !== undefined ? { cmdline: spec.kernel.cmdline } : {}),
+        }
+      : undefined;
     const vm: VmFile = {
       formatVersion: VM_FORMAT_VERSION,
       uuid: randomUUID(),
@@ -185,6 +196,7 @@ export class VmLibrary {
         display: { vramMiB: spec.vramMiB },
         disks,
         ...(bootOrder ? { bootOrder } : {}),
+        ...(kernel ? { kernel } : {}),
       }),
       lastState: 'stopped',
       snapshots: [],

@@ -10,7 +10,7 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
   hostInfo: { good: [[]], bad: [['x']] },
   listVms: { good: [[]], bad: [[1]] },
   createVm: {
-    good: [[spec], [{ ...spec, disk: { kind: 'existing', path: '/tmp/x.img' }, isoPath: '/tmp/a.iso' }], [{ ...spec, disk: { kind: 'none' }, isoPath: null }]],
+    good: [[spec], [{ ...spec, disk: { kind: 'existing', path: '/tmp/x.img' }, isoPath: '/tmp/a.iso' }], [{ ...spec, disk: { kind: 'none' }, isoPath: null }], [{ ...spec, kernel: { kernelPath: '/boot/vmlinuz', initrdPath: '/boot/initrd', cmdline: 'console=ttyS0' } }]],
     bad: [
       [],
       [{ ...spec, name: '' }],
@@ -24,6 +24,8 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
       [{ ...spec, disk: { kind: 'floppy' } }],
       [{ ...spec, isoPath: '/tmp/a\0.iso' }],
       [{ ...spec, extra: true }],
+      [{ ...spec, kernel: { kernelPath: 'vmlinuz' } }],
+      [{ ...spec, kernel: { kernelPath: '/boot/vmlinuz', cmdline: 5 } }],
       [spec, spec],
       ['not an object'],
     ],
