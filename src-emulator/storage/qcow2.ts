@@ -740,6 +740,14 @@ export class Qcow2Image implements DiskImage {
     this.file.write(this.l1Offset + i * 8, b);
   }
 
+  /** As qemu does on a detected inconsistency: set the corrupt bit so nobody writes on blindly. */
+  private markCorrupt(): void {
+    if (this.version < 3 || this.readOnly) return;
+    this.incompat |= INCOMPAT_CORRUPT;
+    this.writeHeaderU64(72, this.incompat);
+    this.file.sync();
+  }
+
   private checkNotMetadata(offset: number): void {
     if (offset >= this.file.size) this.fail(`a table points to offset ${offset}, beyond the end of the file (image is corrupt)`);
     if (
@@ -748,7 +756,8 @@ export class Qcow2Image implements DiskImage {
       (offset >= this.l1Offset && offset < this.l1Offset + this.l1Size * 8) ||
       (offset >= this.refTableOffset && offset < this.refTableOffset + this.refTableEntries * 8)
     ) {
-      this.fail(`metadata overlap: a data cluster at ${offset} collides with image metadata (image is corrupt)`);
+      this.markCorrupt();
+      this.fail(`metadata overlap: a data cluster at ${offset} collides with image metadata (image marked corrupt)`);
     }
   }
 
