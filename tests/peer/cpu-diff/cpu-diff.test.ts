@@ -18,7 +18,6 @@ import { basename } from 'node:path';
  * with a loud diagnostic otherwise, so a CPU fix never turns CI red before this list is updated.
  */
 export const KNOWN: Record<string, { finding: string; match: string }> = {
-  'x87-arith': { finding: 'FPREM stores quotient bit Q1 in C1 and Q0 in C3 (SDM: Q1 -> C3, Q0 -> C1)', match: 'fsw: qemu=00007120 boxwood=00003320' },
 };
 const STRICT = process.env.CPU_DIFF_STRICT === '1';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToHex } from './gdb-client';
 import { decodeInsn, type InsnInfo } from './insn-info';
-import { QemuSession, readQemuState } from './qemu';
+import { QemuSession, readQemuState, readQemuStateFast } from './qemu';
 import type { TestProgram } from './program';
 import { diffStates, formatState, hex, type CpuState } from './state';
 
@@ -116,7 +116,9 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
     let qemuFlagFixes = 0;
     for (let step = 0; step < prog.maxSteps; step++) {
       const lin = (ref.seg[1].base + ref.eip) >>> 0;
-      const bytes = await readCode(q, lin);
+      // Without paging the code bytes come from Boxwood's memory (one round trip less per step;
+      // the memories are compared at the end anyway); with paging QEMU translates them.
+      const bytes = dut && !(ref.cr.cr0 & 0x80000000) ? dut.readPhys(lin, 16) : await readCode(q, lin);
       const code32 = (ref.seg[1].flags & 0x00400000) !== 0 && (ref.cr.cr0 & 1) !== 0 && (ref.eflags & 0x20000) === 0;
       const info = decodeInsn(bytes, code32, ref.gpr[1]);
       opt.trace?.(step, ref, info, bytes);
@@ -173,7 +175,13 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
             await gdb.step(opt.stepTimeoutMs ?? 5000);
           }
         }
-        ref = await readQemuState(gdb);
+        ref = info.plain && step % 64 !== 0 ? await readQemuStateFast(gdb, before) : await readQemuState(gdb);
+        // A plain instruction that faulted into another code or stack segment, or changed mode:
+        // read everything after all.
+        if (info.plain && (ref.seg[1].selector !== before.seg[1].selector || ref.seg[2].selector !== before.seg[2].selector ||
+            ((ref.eflags ^ before.eflags) & 0x20000) || ref.cr.cr0 !== before.cr.cr0 || ref.cr.cr2 !== before.cr.cr2)) {
+          ref = await readQemuState(gdb);
+        }
         if (info.qemuFlagsFix && (ref.eflags & info.qemuFlagsFix)) {
           ref.eflags &= ~info.qemuFlagsFix;
           const v = ref.eflags;

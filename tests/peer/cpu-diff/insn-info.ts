@@ -11,6 +11,11 @@ export interface InsnInfo {
   /** EFLAGS bits undefined after this instruction. */
   flagsMask: number;
   repString: boolean;
+  /**
+   * An instruction that cannot change descriptor caches, system registers or x87 state unless it
+   * faults (ALU, moves, stack, near branches, strings): QEMU's cheap register packet suffices.
+   */
+  plain: boolean;
   /** Address size of the instruction (REP counts in CX or ECX). */
   addr32: boolean;
   isExit: boolean;
@@ -63,7 +68,7 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
   const op = bytes[i] ?? 0;
   const modrm = bytes[i + 1] ?? 0;
   const reg = (modrm >> 3) & 7;
-  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, qemuFlagsFix: 0, fpuUlps: 0, fswMask: 0, qemuFswClear: 0, qemuFcwSet: 0, isIoOrHlt: false, addr32, what: `op ${op.toString(16)}` };
+  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, qemuFlagsFix: 0, fpuUlps: 0, fswMask: 0, qemuFswClear: 0, qemuFcwSet: 0, isIoOrHlt: false, addr32, plain: false, what: `op ${op.toString(16)}` };
   if ((op === 0xdb || op === 0xdf) && modrm >= 0xe8 && modrm <= 0xf7) info.qemuFlagsFix = OF | SF | AF;
   if (op >= 0xd8 && op <= 0xdf) x87StatusRules(op, modrm, info);
   if (op === 0xd9) {
@@ -76,6 +81,7 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
     const op2 = bytes[i + 1] ?? 0;
     const modrm2 = bytes[i + 2] ?? 0;
     info.what = `op 0f ${op2.toString(16)}`;
+    info.plain = PLAIN_0F.has(op2);
     if (op2 === 0xaf) info.flagsMask = SF | ZF | AF | PF; // IMUL r, r/m
     else if (op2 === 0xbc || op2 === 0xbd) info.flagsMask = CF | OF | SF | AF | PF; // BSF/BSR: only ZF defined
     else if ([0xa3, 0xab, 0xb3, 0xbb, 0xba].includes(op2)) info.flagsMask = OF | SF | AF | PF; // BT*: only CF defined
@@ -89,6 +95,7 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
     }
     return info;
   }
+  info.plain = PLAIN_1.has(op) && !((op === 0xff) && ((modrm >> 3) & 7) !== 0 && ((modrm >> 3) & 7) !== 1 && ((modrm >> 3) & 7) !== 2 && ((modrm >> 3) & 7) !== 4 && ((modrm >> 3) & 7) !== 6);
   if (rep && [0x6c, 0x6d, 0x6e, 0x6f, 0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf].includes(op)) info.repString = true;
   if (op === 0xe6 && bytes[i + 1] === 0xf4 && prefixes === 0) info.isExit = true;
   if ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f) || op === 0xf4) info.isIoOrHlt = true;
@@ -168,3 +175,17 @@ function x87StatusRules(op: number, modrm: number, info: InsnInfo): void {
   if (op === 0xd9 && [0xf2, 0xfb, 0xfe, 0xff].includes(modrm)) { info.fswMask = C0 | C1 | C3 | 0x20; return; }
   info.fswMask = C0 | C1 | C2 | C3;
 }
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a + 1 }, (_, k) => a + k);
+}
+const PLAIN_1 = new Set<number>([
+  ...[0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30, 0x38].flatMap((b) => range(b, b + 5)),
+  0x27, 0x2f, 0x37, 0x3f, ...range(0x40, 0x61), ...range(0x68, 0x6b), ...range(0x70, 0x8b), 0x8d,
+  ...range(0x90, 0x99), 0x9e, 0x9f, ...range(0xa0, 0xbf), 0xc0, 0xc1, 0xc2, 0xc3, 0xc6, 0xc7, 0xc8, 0xc9,
+  ...range(0xd0, 0xd5), 0xd7, ...range(0xe0, 0xe3), 0xe8, 0xe9, 0xeb, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfc, 0xfd, 0xfe, 0xff,
+]);
+const PLAIN_0F = new Set<number>([
+  ...range(0x40, 0x4f), ...range(0x80, 0x9f), 0xa3, 0xa4, 0xa5, 0xab, 0xac, 0xad, 0xaf, 0xb0, 0xb1, 0xb3,
+  0xb6, 0xb7, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf, 0xc0, 0xc1, ...range(0xc8, 0xcf),
+]);

@@ -54,7 +54,8 @@ export class QemuSession {
       const args = [
         '-accel', 'tcg', '-M', 'pc', '-cpu', opts.cpuModel ?? 'pentium2,mmx=off', '-m', `${RAM_MIB}M`,
         '-bios', biosPath,
-        '-gdb', `tcp:127.0.0.1:${port}`, '-S',
+        // nodelay: one small packet each way per step; Nagle would hold them back.
+        '-chardev', `socket,id=gdb0,host=127.0.0.1,port=${port},server=on,wait=off,nodelay=on`, '-gdb', 'chardev:gdb0', '-S',
         '-nographic', '-display', 'none', '-no-reboot', '-nodefaults', '-monitor', 'none', '-serial', 'none',
         '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04',
       ];
@@ -140,5 +141,22 @@ export async function readQemuState(gdb: GdbClient): Promise<CpuState> {
     cr: { cr0: cr('CR0'), cr2: cr('CR2'), cr3: cr('CR3'), cr4: cr('CR4') },
     cpl: cpl ? Number(cpl[1]) : undefined,
     fpu: { fcw: v('fctrl'), fsw, ftagAbridged: ftw, st },
+  };
+}
+
+/**
+ * The cheap read after a plain instruction: the register packet only (general registers, EIP,
+ * EFLAGS, selectors, CR0-CR4); descriptor caches, tables and x87 come from `prev`.
+ */
+export async function readQemuStateFast(gdb: GdbClient, prev: CpuState): Promise<CpuState> {
+  const r = await gdb.readRegisters();
+  const v = (k: string) => u32(r.get(k));
+  return {
+    ...prev,
+    gpr: GPR_NAMES.map((n) => v(n)),
+    eip: v('eip'),
+    eflags: v('eflags'),
+    seg: SEG_NAMES.map((n, i) => ({ ...prev.seg[i], selector: v(n) & 0xffff })),
+    cr: { cr0: v('cr0'), cr2: v('cr2'), cr3: v('cr3'), cr4: v('cr4') },
   };
 }
