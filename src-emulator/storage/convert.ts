@@ -2,6 +2,7 @@
  * Whole-image operations shared by the CLI and the hypervisor (snapshot merge, clone, export):
  * convert between formats without reading holes, and compare two images' guest-visible content.
  */
+import * as nodePath from 'node:path';
 import { DiskError } from './block-device';
 import type { DiskImage, ImageFormat } from './disk-image';
 import { isZero } from './host-file';
@@ -140,4 +141,88 @@ export function parseSize(s: string): number {
   const v = Math.round(Number(m[1]) * mult);
   if (!Number.isSafeInteger(v)) throw new Error(`size '${s}' is too large`);
   return v;
+}
+
+/**
+ * Moves a qcow2 image onto a new backing image (or none) without changing what it reads, as
+ * `qemu-img rebase` does: wherever the image itself holds nothing and the old and new chains
+ * differ, the old chain's data is copied in first; then the header is pointed at the new backing.
+ * Deleting a snapshot layer is `rebaseImage(child, grandparent)`: the child absorbs the layer.
+ */
+export function rebaseImage(path: string, newBacking: string | null, newFormat?: ImageFormat, onProgress?: Progress): void {
+  const img = openImage(path, { cache: false });
+  try {
+    if (!(img instanceof Qcow2Image)) throw new DiskError(path, `rebase needs a qcow2 image (this is ${img.format})`);
+    const dir = nodePath.dirname(path);
+    const target = newBacking === null ? null : openImage(nodePath.isAbsolute(newBacking) ? newBacking : nodePath.join(dir, newBacking), { readOnly: true, format: newFormat, cache: false });
+    try {
+      const old = img.backing;
+      const a = new Uint8Array(CHUNK);
+      const b = new Uint8Array(CHUNK);
+      let pos = 0;
+      while (pos < img.size) {
+        const st = img.blockStatus(pos, Math.min(CHUNK, img.size - pos));
+        const n = Math.max(1, Math.min(st.length, CHUNK));
+        if (st.status === 'unallocated') {
+          const oa = a.subarray(0, n);
+          const nb = b.subarray(0, n);
+          readChain(old, pos, oa);
+          readChain(target, pos, nb);
+          if (!Buffer.from(oa.buffer, 0, n).equals(Buffer.from(nb.buffer, 0, n))) img.write(pos, oa);
+        }
+        pos += n;
+        onProgress?.(pos, img.size);
+      }
+      img.flush();
+      img.changeBackingFile(newBacking, target?.format ?? newFormat);
+    } finally {
+      target?.close();
+    }
+  } finally {
+    img.close();
+  }
+}
+
+/**
+ * Writes everything an image holds itself into its backing image (`qemu-img commit`). Afterwards
+ * the backing image reads as the child did; other children of that backing image change too.
+ */
+export function commitImage(path: string, onProgress?: Progress): void {
+  const child = openImage(path, { readOnly: true, cache: false });
+  try {
+    const parent = child.backing;
+    if (!parent) throw new DiskError(path, 'has no backing file to commit into');
+    const base = openImage(parent.path, { format: parent.format, cache: false });
+    try {
+      const buf = new Uint8Array(CHUNK);
+      let pos = 0;
+      const limit = Math.min(child.size, base.size);
+      while (pos < limit) {
+        const st = child.blockStatus(pos, Math.min(CHUNK, limit - pos));
+        const n = Math.max(1, Math.min(st.length, CHUNK));
+        if (st.status !== 'unallocated') {
+          const b = buf.subarray(0, n);
+          child.read(pos, b);
+          base.write(pos, b);
+        }
+        pos += n;
+        onProgress?.(pos, limit);
+      }
+      base.flush();
+    } finally {
+      base.close();
+    }
+  } finally {
+    child.close();
+  }
+}
+
+function readChain(img: DiskImage | null, pos: number, buf: Uint8Array): void {
+  if (!img || pos >= img.size) {
+    buf.fill(0);
+    return;
+  }
+  const n = Math.min(buf.length, img.size - pos);
+  img.read(pos, buf.subarray(0, n));
+  buf.fill(0, n);
 }

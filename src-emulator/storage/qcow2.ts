@@ -1094,6 +1094,58 @@ export class Qcow2Image implements DiskImage {
     }
   }
 
+  /**
+   * Points this image at a different backing file (or none), as `qemu-img rebase -u` does: the
+   * header extensions are rebuilt (other extensions kept) and cluster 0's first page rewritten in
+   * one write, so a kill leaves either the old or the new header.
+   */
+  changeBackingFile(ref: string | null, format?: ImageFormat): void {
+    if (this.readOnly) this.fail('image is open read-only');
+    const h = this.file.readBytes(0, Math.min(this.cs, Math.max(this.file.size, 4096)));
+    const v = dv(h);
+    const keep: { type: number; data: Uint8Array }[] = [];
+    let p = this.headerLength;
+    while (p + 8 <= h.length) {
+      const type = v.getUint32(p);
+      const len = v.getUint32(p + 4);
+      if (type === 0 || p + 8 + len > h.length) break;
+      if (type !== EXT_BACKING_FORMAT) keep.push({ type, data: h.slice(p + 8, p + 8 + len) });
+      p += 8 + Math.ceil(len / 8) * 8;
+    }
+    const enc = new TextEncoder();
+    if (ref && format) keep.unshift({ type: EXT_BACKING_FORMAT, data: enc.encode(format === 'vhd' ? 'vpc' : format) });
+    const name = ref ? enc.encode(ref) : new Uint8Array(0);
+    if (name.length > 1023) this.fail('backing file name is too long');
+    const out = new Uint8Array(h.length);
+    out.set(h.subarray(0, this.headerLength));
+    const ov = dv(out);
+    let q = this.headerLength;
+    for (const e of keep) {
+      if (q + 8 + e.data.length > out.length) this.fail('header extensions do not fit in the first cluster');
+      ov.setUint32(q, e.type);
+      ov.setUint32(q + 4, e.data.length);
+      out.set(e.data, q + 8);
+      q += 8 + Math.ceil(e.data.length / 8) * 8;
+    }
+    q += 8; // end marker (zeros)
+    if (q + name.length > out.length) this.fail('backing file name does not fit in the first cluster');
+    setU64BE(out, 8, ref ? q : 0);
+    ov.setUint32(16, name.length);
+    out.set(name, q);
+    const end = Math.max(q + name.length, p + 8);
+    const span = Math.min(out.length, Math.ceil(end / 512) * 512);
+    this.file.write(0, out, 0, span);
+    this.file.sync();
+    this.backingRef = ref;
+    this.backingFormat = ref ? format : undefined;
+  }
+
+  /** Replaces the open backing image object (after changeBackingFile). */
+  attachBacking(img: DiskImage | null): void {
+    this.backing?.close();
+    this.backing = img;
+  }
+
   // ---------------------------------------------------------------- resize
 
   resize(newSize: number): void {

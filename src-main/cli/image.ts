@@ -4,7 +4,7 @@
  * 2 corruption and 3 leaks only; for `compare` 1 different and 2 error.
  */
 import { DiskError } from '../../src-emulator/storage/block-device';
-import { compareImages, convertImage, parseSize } from '../../src-emulator/storage/convert';
+import { commitImage, compareImages, convertImage, parseSize, rebaseImage } from '../../src-emulator/storage/convert';
 import { IMAGE_FORMATS, type DiskImage, type ImageFormat, type ImageInfo } from '../../src-emulator/storage/disk-image';
 import { createImage, openImage, type CreateOptions } from '../../src-emulator/storage/open';
 import { Qcow2Image } from '../../src-emulator/storage/qcow2';
@@ -18,6 +18,8 @@ const USAGE = `usage: boxwood image <command> [options]
   resize [-f FMT] FILE [+|-]SIZE
   compare [-f FMT] [-F FMT] [-p] A B
   snapshot -l | -c NAME | -a NAME | -d NAME  FILE
+  rebase [-u] [-p] -b BACKING|"" [-F FMT] FILE   (qcow2; -u only rewrites the header)
+  commit [-p] FILE                               (write FILE's own data into its backing file)
 
 formats: raw, iso (read-only), qcow2, vdi, vmdk, vhd (alias vpc), vhdx (read-only)
 -o options: cluster_size, compat=0.10|1.1, refcount_bits, lazy_refcounts=on|off (qcow2);
@@ -268,7 +270,32 @@ async function snapshot(args: string[]): Promise<number> {
   return 0;
 }
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { info, create, convert, check, resize, compare, snapshot };
+async function rebase(args: string[]): Promise<number> {
+  const { opts, rest } = parseArgs(args, ['-b', '-F', '-f'], ['-u', '-p', '-q']);
+  if (rest.length !== 1 || !opts.has('-b')) throw new UsageError('rebase needs -b BACKING (or -b "") and FILE');
+  const b = opts.get('-b') || null;
+  const fmt = opts.has('-F') ? fmtName(opts.get('-F')!) : undefined;
+  if (opts.has('-u')) {
+    const img = open(rest[0], opts.get('-f'), false, true);
+    try {
+      if (!(img instanceof Qcow2Image)) throw new DiskError(rest[0], `rebase needs a qcow2 image (this is ${img.format})`);
+      img.changeBackingFile(b, fmt);
+    } finally {
+      img.close();
+    }
+  } else rebaseImage(rest[0], b, fmt, progress(opts.has('-p')));
+  return 0;
+}
+
+async function commit(args: string[]): Promise<number> {
+  const { opts, rest } = parseArgs(args, ['-f'], ['-p', '-q']);
+  if (rest.length !== 1) throw new UsageError('commit needs exactly one FILE');
+  commitImage(rest[0], progress(opts.has('-p')));
+  if (!opts.has('-q')) process.stdout.write('Image committed.\n');
+  return 0;
+}
+
+const commands: Record<string, (args: string[]) => Promise<number>> = { info, create, convert, check, resize, compare, snapshot, rebase, commit };
 
 export async function main(args: string[]): Promise<number> {
   const [cmd, ...rest] = args;
