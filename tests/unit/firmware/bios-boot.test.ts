@@ -41,7 +41,7 @@ test('no bootable device: the message names the file and the fault on COM1 and t
     writeFileSync(img, new Uint8Array(1024 * 1024));
     const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
     const { m, serial } = await bootMachine(config);
-    runUntil(m, () => serial().includes('0x55AA'), 100);
+    runUntil(m, () => serial().includes('0x55AA'));
     assert.match(serial(), /No bootable device\.\r\n {2}.*blank\.img: no boot signature \(0x55AA\)/);
     assert.match(m.display?.getTextScreen() ?? '', /No bootable device/);
   } finally {

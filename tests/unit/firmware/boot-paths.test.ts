@@ -39,7 +39,7 @@ test('El Torito no-emulation: loaded at 07C0:0, DL=E0h, INT 13h 42h reads 2048-b
   const iso = cdIso(dir);
   const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['cdrom'], disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }] });
   const { m, serial } = await bootMachine(config);
-  runUntil(m, () => m.state === 'off', 200);
+  runUntil(m, () => m.state === 'off');
   assert.equal(serial(), 'E0CD001 00E0');
   assert.equal(m.exitCode, 0x21);
 }));
@@ -58,12 +58,12 @@ test('El Torito floppy emulation: the boot image becomes drive 00h with 1.44 MB 
   makeIso(root, iso, 'floppy.img', false);
   const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['cdrom'], disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }] });
   const { m, serial } = await bootMachine(config);
-  runUntil(m, () => serial().includes('WAIT'), 300);
+  runUntil(m, () => serial().includes('WAIT'));
   assert.match(serial(), /^S1 S2 S63 \d WAIT $/);
   // The emulated floppy shows in the equipment word.
   assert.equal(m.mem.read16(0x410) & 0xc1, 0x01);
   m.keyboard.sendScancodes([0x1e, 0x9e]);
-  runUntil(m, () => m.state === 'off', 200);
+  runUntil(m, () => m.state === 'off');
   assert.match(serial(), /WAIT a> DONE$/);
 }));
 
@@ -81,10 +81,10 @@ test('El Torito hard-disk emulation: the boot image becomes drive 80h with the g
   makeIso(root, iso, 'hd.img', false, ['-hard-disk-boot']);
   const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['cdrom'], disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }] });
   const { m, serial } = await bootMachine(config);
-  runUntil(m, () => serial().includes('WAIT'), 300);
+  runUntil(m, () => serial().includes('WAIT'));
   assert.match(serial(), /^S1 S2 S63 \d WAIT $/);
   m.keyboard.sendScancodes([0x1e, 0x9e]);
-  runUntil(m, () => m.state === 'off', 200);
+  runUntil(m, () => m.state === 'off');
   assert.match(serial(), /WAIT a> DONE$/);
 }));
 
@@ -99,7 +99,7 @@ test('floppy boot: drive 00h, CHS over 18 sectors and 2 heads', { skip: hasNasm 
   writeFileSync(img, floppy);
   const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['floppy'], disks: [{ kind: 'floppy', path: img }] });
   const { m, serial } = await bootMachine(config);
-  runUntil(m, () => serial().includes('WAIT'), 300);
+  runUntil(m, () => serial().includes('WAIT'));
   assert.match(serial(), /^S1 S2 S63 \d WAIT $/);
   // Equipment word: one floppy drive.
   assert.equal(m.mem.read16(0x410) & 0xc1, 0x01);
@@ -113,7 +113,7 @@ test('ISO without a boot record: the BIOS names the file and the fault', { skip:
   makeIso(root, iso, null);
   const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['cdrom'], disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }] });
   const { m, serial } = await bootMachine(config);
-  runUntil(m, () => serial().includes('record'), 100);
+  runUntil(m, () => serial().includes('record'));
   assert.match(serial(), /data\.iso: no El Torito boot record/);
 }));
 
@@ -122,7 +122,7 @@ test('SeaBIOS (fw_cfg, table-loader ACPI, VGA BIOS) boots the MBR program from t
   writeFileSync(img, diskImage(assemble(dir, PROGRAM)));
   const config = defaultMachineConfig({ memoryMiB: 32, deterministic: true, firmware: seabios, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img, channel: 0, unit: 0 }] });
   const { m, serial } = await bootMachine(config);
-  runUntil(m, () => serial().includes('WAIT'), 1500);
+  runUntil(m, () => serial().includes('WAIT'));
   assert.match(serial(), /^S1 S2 S63 \d WAIT $/);
   assert.match(m.display?.getTextScreen() ?? '', /SeaBIOS[\s\S]*HELLO FROM MBR/);
   // SeaBIOS ran our table-loader: an RSDP in the F segment points at our RSDT, FADT and DSDT.
@@ -140,7 +140,7 @@ test('SeaBIOS (fw_cfg, table-loader ACPI, VGA BIOS) boots the MBR program from t
   for (const b of m.mem.readBytes(dsdt, len)) sum = (sum + b) & 0xff;
   assert.equal(sum, 0, 'DSDT checksum after relocation');
   m.keyboard.sendScancodes([0x10, 0x90]);
-  runUntil(m, () => m.state === 'off', 300);
+  runUntil(m, () => m.state === 'off');
   assert.match(serial(), /WAIT q0 DONE$/);
 }));
 
@@ -148,7 +148,7 @@ test('SeaBIOS boots the El Torito no-emulation CD', { skip: hasSeabios && !needC
   const iso = cdIso(dir);
   const config = defaultMachineConfig({ memoryMiB: 32, deterministic: true, firmware: seabios, bootOrder: ['cdrom'], disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }] });
   const { m, serial } = await bootMachine(config);
-  runUntil(m, () => m.state === 'off', 1500);
+  runUntil(m, () => m.state === 'off');
   // SeaBIOS numbers the CD after the hard disks (DL=E0h-like numbering is ours only).
   assert.match(serial(), /^[0-9A-F]{2}CD001 00[0-9A-F]{2}$/);
   assert.equal(m.exitCode, 0x21);

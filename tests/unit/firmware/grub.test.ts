@@ -53,7 +53,7 @@ async function bootGrub(firmware: MachineConfig['firmware']): Promise<{ serial: 
       if (port === 0xb004) pm1.push(value);
       out16(port, value);
     };
-    runUntil(m, () => m.state === 'off', 4000);
+    runUntil(m, () => m.state === 'off');
     return { serial: serial(), pm1, off: m.state === 'off', mode: m.display?.getMode() };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -20,7 +20,7 @@ async function bootToProtectedMode(firmware: MachineConfig['firmware']) {
   const { m } = await bootMachine(config);
   const cpu = m.cpu as unknown as { getCr(n: number): number; eip: number };
   // The setup code prints the EDD probe through INT 10h, then enters protected mode at 0x100000.
-  runUntil(m, () => (cpu.getCr(0) & 1) === 1 && /Probing EDD[^\n]*ok/.test(m.display?.getTextScreen() ?? ''), 3000);
+  runUntil(m, () => (cpu.getCr(0) & 1) === 1 && /Probing EDD[^\n]*ok/.test(m.display?.getTextScreen() ?? ''));
   return { m, cpu };
 }
 

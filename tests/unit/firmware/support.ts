@@ -159,8 +159,17 @@ export async function bootMachine(config: MachineConfig): Promise<{ m: Machine; 
   return { m, serial: () => out };
 }
 
-export function runUntil(m: Machine, cond: () => boolean, slices = 400): void {
-  for (let i = 0; i < slices && m.state !== 'off' && !cond(); i++) m.runSlice(20);
+/**
+ * Runs `m` until `cond()` holds, the machine is off, `virtualSeconds` of guest time have passed
+ * (the tests run in deterministic mode, so this bound does not depend on host load), or, as a last
+ * resort, ten minutes of host time. Short slices: an idle guest's virtual time races ahead (a halted
+ * CPU jumps to the next timer), so `cond` is checked often.
+ */
+export function runUntil(m: Machine, cond: () => boolean, virtualSeconds = 120): void {
+  const end = m.clock.now() + virtualSeconds * 1e9;
+  const hostEnd = Date.now() + 600_000;
+  while (m.state !== 'off' && !cond() && m.clock.now() < end && Date.now() < hostEnd) m.runSlice(5);
+  if (process.env.BOXWOOD_TEST_TIMING) process.stderr.write(`[runUntil] virtual ${(m.clock.now() / 1e9).toFixed(3)} s, cond ${cond()}\n`);
 }
 
 

@@ -167,7 +167,7 @@ test('INT 15h/1Ah/11h system services from a real-mode program', { skip: hasNasm
     writeFileSync(img, disk);
     const config = defaultMachineConfig({ memoryMiB: 64, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
     const { m, serial } = await bootMachine(config);
-    runUntil(m, () => m.state === 'off', 400);
+    runUntil(m, () => m.state === 'off');
     // A20 off then on; E801: 15 MiB below 16M (3C00h KiB), (64M - 64K ACPI - 16M) / 64K = 02FFh blocks;
     // 88h: 63 MiB - 64 KiB = FBC0h KiB; model FC; block move; equipment (x87, PS/2 mouse, 80x25 colour,
     // one COM port) 0226h; century 20; PIIX3 at 00:01.0 -> devfn 08; the tick counter moves.
@@ -213,7 +213,7 @@ test('APM 1.2 installation check and set power state off (5307h) power the machi
     const { m } = await bootMachine(config);
     const events: string[] = [];
     m.on('poweroff', () => events.push('poweroff'));
-    runUntil(m, () => m.state === 'off', 200);
+    runUntil(m, () => m.state === 'off');
     assert.deepEqual(events, ['poweroff']);
     assert.equal(m.exitCode, null);
   } finally {
@@ -302,14 +302,14 @@ test('PS/2 mouse BIOS (INT 15h C2h): the installed handler gets status, X and Y 
     writeFileSync(img, disk);
     const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
     const { m, serial } = await bootMachine(config);
-    runUntil(m, () => serial().endsWith('+'), 200);
+    runUntil(m, () => serial().endsWith('+'));
     assert.equal(serial(), '00+');
     // Right 5, down 3 (PS/2 Y grows upwards), left button.
     m.mouse.move(5, 3, 1);
-    runUntil(m, () => serial().length >= 10, 200);
+    runUntil(m, () => serial().length >= 10);
     assert.equal(serial(), '00+ 2905FD');
     m.mouse.move(-2, -1, 0);
-    runUntil(m, () => serial().length >= 17, 200);
+    runUntil(m, () => serial().length >= 17);
     assert.equal(serial(), '00+ 2905FD 18FE01');
   } finally {
     rmSync(dir, { recursive: true, force: true });

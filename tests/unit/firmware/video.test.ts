@@ -158,19 +158,19 @@ test('INT 10h: 80x50 text, mode 13h pixels, VBE mode with LFB at the VGA BAR', {
     writeFileSync(img, disk);
     const config = defaultMachineConfig({ memoryMiB: 32, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
     const { m, serial } = await bootMachine(config);
-    runUntil(m, () => serial().endsWith('A'), 300);
+    runUntil(m, () => serial().endsWith('A'));
     assert.equal(serial(), '3108A');
     const rows = (m.display!.getTextScreen() ?? '').split('\n');
     assert.equal(rows.length, 50);
     assert.match(rows[49], /^ROW FORTY-NINE/);
     assert.equal(m.display!.getMode().height, 400);
     m.keyboard.sendScancodes([0x39, 0xb9]);
-    runUntil(m, () => serial().endsWith('B'), 300);
+    runUntil(m, () => serial().endsWith('B'));
     assert.equal(serial(), '3108A2A13B');
     const mode13 = m.display!.getMode();
     assert.deepEqual([mode13.kind, mode13.width, mode13.height], ['graphics', 320, 200]);
     m.keyboard.sendScancodes([0x39, 0xb9]);
-    runUntil(m, () => m.state === 'off', 300);
+    runUntil(m, () => m.state === 'off');
     const bar0 = (pciRead(m.io, 0, 2 << 3, 0x10, 4) & 0xfffffff0) >>> 0;
     const lfb = bar0.toString(16).toUpperCase().padStart(8, '0');
     assert.equal(serial(), `3108A2A13B${lfb}204142`);
@@ -268,7 +268,7 @@ test('INT 10h graphics modes 04h, 06h, 0Dh, 0Eh, 10h, 11h, 12h, 13h: geometry, p
     let want = '';
     for (const [text, w, h] of expected) {
       want += text + ' ';
-      runUntil(m, () => serial().length >= want.length, 300);
+      runUntil(m, () => serial().length >= want.length);
       assert.equal(serial(), want);
       const mode = m.display!.getMode();
       assert.deepEqual([mode.kind, mode.width], ['graphics', w], text);
@@ -282,7 +282,7 @@ test('INT 10h graphics modes 04h, 06h, 0Dh, 0Eh, 10h, 11h, 12h, 13h: geometry, p
       assert.ok(lit > 5, `glyph visible in mode ${text}`);
       m.keyboard.sendScancodes([0x39, 0xb9]);
     }
-    runUntil(m, () => m.state === 'off', 100);
+    runUntil(m, () => m.state === 'off');
     assert.equal(m.exitCode, 0x21);
   } finally {
     rmSync(dir, { recursive: true, force: true });
