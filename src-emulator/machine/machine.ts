@@ -128,7 +128,7 @@ export const DETERMINISTIC_START_DATE = '2026-01-01T00:00:00Z';
 export const BIOS_HIGH_END = 0x1_0000_0000;
 
 /** Instructions per CPU batch at most: bounds the latency of timers and of leaving a slice. */
-const MAX_BATCH = 200_000;
+const MAX_BATCH = 100_000;
 const MIN_BATCH = 64;
 /** Realtime: virtual time may lag host time by this much before the difference is dropped. */
 const MAX_LAG_NS = 200e6;
