@@ -92,6 +92,14 @@ export function bitLength(m: bigint): number {
     if (n < 4294967296) return 32 - Math.clz32(n);
     return 64 - Math.clz32(Math.floor(n / 4294967296));
   }
+  const d = Number(m);
+  if (d !== Infinity) {
+    // Number() rounds, so the estimate may be one too high near a power of two: check with one shift.
+    let b = Math.floor(Math.log2(d)) + 1;
+    if (m >> BigInt(b - 1) === 0n) b--;
+    else if (m >> BigInt(b) !== 0n) b++;
+    return b;
+  }
   const s = m.toString(16);
   return (s.length - 1) * 4 + (32 - Math.clz32(parseInt(s[0], 16)));
 }
@@ -136,10 +144,10 @@ export function precisionFormat(cw: number): Format {
  * destination unmasked overflow/underflow deliver the significand with the exponent wrapped by 24576;
  * for a memory destination they suppress the store (null).
  */
-export function roundValue(sign: number, m: bigint, e: number, fmt: Format, toRegister: boolean, ctx: FpCtx): Rounded | null {
+export function roundValue(sign: number, m: bigint, e: number, fmt: Format, toRegister: boolean, ctx: FpCtx, bits = 0): Rounded | null {
   const { p, emin, emax } = fmt;
   const rc = (ctx.cw >> 10) & 3;
-  const n = bitLength(m);
+  const n = bits || bitLength(m);
   const E0 = e + n - 1;
   const tiny = E0 < emin;
   const ueUnmasked = ctx.unmasked(UE);
@@ -202,7 +210,8 @@ export function roundValue(sign: number, m: bigint, e: number, fmt: Format, toRe
     if (inexact) ctx.flags |= UE;
     return { sign, q, lsb, inf: false };
   }
-  const E = lsb + bitLength(q) - 1;
+  // Not tiny: after the carry fix-up q has exactly p bits.
+  const E = lsb + p - 1;
   if (E > emax) {
     if (ctx.unmasked(OE)) {
       ctx.flags |= OE;
@@ -218,10 +227,10 @@ export function roundValue(sign: number, m: bigint, e: number, fmt: Format, toRe
   return { sign, q, lsb, inf: false };
 }
 
-export function packExt(r: Rounded): F80 {
+export function packExt(r: Rounded, bits = 0): F80 {
   if (r.inf) return makeInf(r.sign);
   if (r.q === 0n) return makeZero(r.sign);
-  const n = bitLength(r.q);
+  const n = bits || bitLength(r.q);
   const E = r.lsb + n - 1;
   if (E < -16382) {
     // Denormal: the stored significand is the value in units of 2^-16445.
@@ -231,9 +240,11 @@ export function packExt(r: Rounded): F80 {
 }
 
 /** Rounds an exact value into a register under PC and RC; null when an unmasked exception suppresses it. */
-export function roundToRegister(sign: number, m: bigint, e: number, fmt: Format, ctx: FpCtx): F80 | null {
-  const r = roundValue(sign, m, e, fmt, true, ctx);
-  return r && packExt(r);
+export function roundToRegister(sign: number, m: bigint, e: number, fmt: Format, ctx: FpCtx, bits = 0): F80 | null {
+  const r = roundValue(sign, m, e, fmt, true, ctx, bits);
+  if (r === null) return null;
+  // A normal result has exactly p significant bits.
+  return packExt(r, r.lsb + fmt.p - 1 >= fmt.emin && !r.inf && r.q !== 0n && r.q >> BigInt(fmt.p - 1) === 1n ? fmt.p : 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,6 +300,121 @@ function denormalCheck(ka: number, kb: number, ctx: FpCtx): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fast path: operands that are exactly doubles, round to nearest, PC = 53 or 64.
+//
+// The double operation gives p = RN53(exact) and an error-free transformation gives e = exact - p
+// exactly (TwoSum, Dekker's TwoProduct). At PC = 53 p is the x87 result (the exponent limits below keep
+// everything inside the double's normal range, where the two agree); at PC = 64 the result is p + e
+// rounded onto the 64-bit grid, done in integers below 2^11. Division is taken only when exact (or at
+// PC = 53). Anything else returns undefined and goes through the exact BigInt path.
+
+const P127 = 1n << 127n;
+const TWO_POW = new Float64Array(2200);
+for (let i = 0; i < TWO_POW.length; i++) TWO_POW[i] = Math.pow(2, i - 1100);
+const SPLIT = 134217729; // 2^27 + 1
+
+/** The value of a register as a double when that is exact and comfortably in range, else NaN. */
+function asDouble(x: F80): number {
+  const exp = x.se & 0x7fff;
+  if (exp < 0x3fff - 500 || exp > 0x3fff + 500 || (x.sig & 0x7ffn) !== 0n || x.sig < J_BIT) return NaN;
+  const v = Number(x.sig) * TWO_POW[exp - 16383 - 63 + 1100];
+  return x.se & 0x8000 ? -v : v;
+}
+
+function roundHalfEven(k: number): number {
+  const f = Math.floor(k);
+  const d = k - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** op: 0 add, 3 subtract, 1 multiply, 2 divide. */
+function fastArith(op: number, a: F80, b: F80, fmt: Format, ctx: FpCtx): F80 | undefined {
+  if (fmt.p === 24 || (ctx.cw & 0x0c00) !== 0) return undefined;
+  const x = asDouble(a);
+  if (x !== x) return undefined;
+  let y = asDouble(b);
+  if (y !== y) return undefined;
+  let p: number;
+  let e: number;
+  if (op === 0 || op === 3) {
+    if (op === 3) y = -y;
+    p = x + y;
+    const bb = p - x;
+    e = x - (p - bb) + (y - bb);
+    if (p === 0) return e === 0 ? makeZero(0) : undefined;
+  } else if (op === 1) {
+    p = x * y;
+    e = twoProductError(x, y, p);
+  } else {
+    p = x / y;
+    const pe = twoProductError(p, y, p * y);
+    const r = x - p * y - pe;
+    if (r !== 0) {
+      if (fmt.p !== 53) return undefined;
+      ctx.flags |= PE;
+      // exact = p + r/y: |p| too large when r/y has the opposite sign of p.
+      ctx.roundedUp = r < 0 !== y < 0 !== p < 0;
+    }
+    return fromDouble(p);
+  }
+  if (e === 0) return fromDouble(p);
+  ctx.flags |= PE;
+  if (fmt.p === 53) {
+    ctx.roundedUp = e < 0 !== p < 0;
+    return fromDouble(p);
+  }
+  // PC = 64: round |p| + e' (e' = e signed towards |p|) onto the 64-bit grid of |p|'s binade.
+  const neg = p < 0;
+  const mag = neg ? -p : p;
+  const eMag = neg ? -e : e;
+  let E = Math.floor(Math.log2(mag));
+  if (TWO_POW[E + 1100] > mag) E--;
+  else if (TWO_POW[E + 1101] <= mag) E++;
+  const P53 = mag * TWO_POW[52 - E + 1100]; // integer in [2^52, 2^53)
+  if (P53 === 4503599627370496 && eMag < 0) {
+    // Just below a power of two: the exact value lives in the binade below, on a grid twice as fine.
+    const k = eMag * TWO_POW[64 - E + 1100];
+    const kr = roundHalfEven(k);
+    if (kr === k) ctx.flags &= ~PE;
+    ctx.roundedUp = kr > k;
+    if (kr === 0) return normalPack(neg, E, J_BIT);
+    return normalPack(neg, E - 1, 0x10000000000000000n + BigInt(kr));
+  }
+  const k = eMag * TWO_POW[63 - E + 1100];
+  const kr = roundHalfEven(k);
+  if (kr === k) ctx.flags &= ~PE;
+  ctx.roundedUp = kr > k;
+  return normalPack(neg, E, (BigInt(P53) << 11n) + BigInt(kr));
+}
+
+function twoProductError(x: number, y: number, p: number): number {
+  let c = SPLIT * x;
+  const xh = c - (c - x);
+  const xl = x - xh;
+  c = SPLIT * y;
+  const yh = c - (c - y);
+  const yl = y - yh;
+  return xh * yh - p + xh * yl + xl * yh + xl * yl;
+}
+
+function normalPack(neg: boolean, E: number, sig: bigint): F80 {
+  return { se: (neg ? 0x8000 : 0) | (E + 16383), sig };
+}
+
+/** A nonzero normal double as an extended value. */
+function fromDouble(d: number): F80 {
+  const neg = d < 0;
+  const mag = neg ? -d : d;
+  let E = Math.floor(Math.log2(mag));
+  if (TWO_POW[E + 1100] > mag) E--;
+  else if (TWO_POW[E + 1101] <= mag) E++;
+  const P53 = mag * TWO_POW[52 - E + 1100];
+  return normalPack(neg, E, BigInt(P53) << 11n);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Basic arithmetic
 
 /** a + b (or a - b when `negateB`), rounded to `fmt`. */
@@ -309,6 +435,8 @@ export function add(a: F80, b: F80, negateB: boolean, fmt: Format, ctx: FpCtx): 
   if (ka === K_ZERO && kb === K_ZERO) return makeZero(sa === sb ? sa : rc === 1 ? 1 : 0);
   if (kb === K_ZERO) return roundToRegister(sa, a.sig, lsbExponent(a), fmt, ctx);
   if (ka === K_ZERO) return roundToRegister(sb, b.sig, lsbExponent(b), fmt, ctx);
+  const fast = fastArith(negateB ? 3 : 0, a, b, fmt, ctx);
+  if (fast) return fast;
   let ma = a.sig;
   let mb = b.sig;
   let ea = lsbExponent(a);
@@ -353,12 +481,16 @@ export function mul(a: F80, b: F80, fmt: Format, ctx: FpCtx): F80 | null {
   }
   if (denormalCheck(ka, kb, ctx)) return null;
   if (ka === K_ZERO || kb === K_ZERO) return makeZero(sign);
-  return roundToRegister(sign, a.sig * b.sig, lsbExponent(a) + lsbExponent(b), fmt, ctx);
+  const fast = fastArith(1, a, b, fmt, ctx);
+  if (fast) return fast;
+  const prod = a.sig * b.sig;
+  const bits = ka === K_NORMAL && kb === K_NORMAL ? (prod >= P127 ? 128 : 127) : 0;
+  return roundToRegister(sign, prod, lsbExponent(a) + lsbExponent(b), fmt, ctx, bits);
 }
 
 /** Quotient of two positive significands with enough bits for any rounding plus a sticky bit. */
 function divideExact(ma: bigint, ea: number, mb: bigint, eb: number): { m: bigint; e: number } {
-  let shift = 68 + bitLength(mb) - bitLength(ma);
+  let shift = 68 + (mb >= J_BIT ? 64 : bitLength(mb)) - (ma >= J_BIT ? 64 : bitLength(ma));
   if (shift < 0) shift = 0;
   const num = ma << BigInt(shift);
   const q = num / mb;
@@ -389,6 +521,8 @@ export function div(a: F80, b: F80, fmt: Format, ctx: FpCtx): F80 | null {
   }
   if (denormalCheck(ka, kb, ctx)) return null;
   if (ka === K_ZERO) return makeZero(sign);
+  const fast = fastArith(2, a, b, fmt, ctx);
+  if (fast) return fast;
   const q = divideExact(a.sig, lsbExponent(a), b.sig, lsbExponent(b));
   return roundToRegister(sign, q.m, q.e, fmt, ctx);
 }

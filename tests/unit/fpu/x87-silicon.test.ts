@@ -334,6 +334,24 @@ test('add/sub/mul/div in every PC and RC, all operand classes, masked and unmask
   report('arith', differential(genBinary(['fadd', 'fsub', 'fsubr', 'fmul', 'fdiv', 'fdivr', 'faddp', 'fsubp', 'fdivp'], 6000, 12345), true));
 });
 
+test('double-valued operands (the fast path) under PC 53/64 and every RC: bit-exact with silicon', { skip }, () => {
+  const r = new Rng(8080);
+  const cases: Case[] = [];
+  const ops = ['fadd', 'fsub', 'fsubr', 'fmul', 'fdiv', 'fdivr'];
+  const dbl = (near: number): F80 => {
+    const sig = r.int(3) === 0 ? J | (BigInt(r.u32() & 0xfff) << 51n) : J | (r.u64() & 0x7ffffffffffff800n);
+    return { se: (r.int(2) << 15) | (near + r.int(130) - 65), sig };
+  };
+  for (let i = 0; i < 6000; i++) {
+    const base = 0x3fff + r.int(900) - 450;
+    const a = dbl(base);
+    const b = r.int(8) === 0 ? { se: a.se ^ 0x8000, sig: a.sig } : dbl(r.int(2) ? base : 0x3fff + r.int(900) - 450);
+    const cw = (r.int(4) << 10) | (r.pick([2, 3]) << 8) | 0x40 | (r.int(4) === 0 ? r.u32() & 0x3f : 0x3f);
+    cases.push({ op: ops[i % ops.length], cw, a, b });
+  }
+  report('fast path', differential(cases, true));
+});
+
 test('sqrt, frndint, fscale, fprem, fprem1, fxtract, fchs, fabs: bit-exact with silicon', { skip }, () => {
   const cases = genBinary(['fsqrt', 'frndint', 'fscale', 'fprem', 'fprem1', 'fxtract', 'fchs', 'fabs'], 4000, 777);
   // FSCALE with a sensible scale factor half of the time.
