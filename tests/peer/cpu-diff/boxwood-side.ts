@@ -34,6 +34,8 @@ export interface CpuLike {
   idtBase?: number;
   idtLimit?: number;
   cpl?: number;
+  /** Debug registers DR0-DR7 (cpu.ts keeps them in an Int32Array). */
+  dr?: ArrayLike<number>;
   fpu?: unknown;
   setGdtr?(base: number, limit: number): void;
   setSegmentRaw?(s: number, selector: number, base: number, limit: number, ar: number): void;
@@ -190,6 +192,8 @@ export class BoxwoodDut implements DutSide {
       seg: [0, 1, 2, 3, 4, 5].map((i) => this.seg(i)),
       cr: { cr0: c.getCr(0), cr2: c.getCr(2), cr3: c.getCr(3), cr4: c.getCr(4) },
       cpl: c.cpl,
+      dr6: c.dr ? c.dr[6] >>> 0 : undefined,
+      dr7: c.dr ? c.dr[7] >>> 0 : undefined,
     };
     if (hasCaches) {
       s.ldtr = this.seg(6);

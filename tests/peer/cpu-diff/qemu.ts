@@ -140,6 +140,8 @@ export async function readQemuState(gdb: GdbClient): Promise<CpuState> {
     idtr: parseTableLine(text, 'IDT'),
     cr: { cr0: cr('CR0'), cr2: cr('CR2'), cr3: cr('CR3'), cr4: cr('CR4') },
     cpl: cpl ? Number(cpl[1]) : undefined,
+    dr6: cr('DR6'),
+    dr7: cr('DR7'),
     fpu: { fcw: v('fctrl'), fsw, ftagAbridged: ftw, st },
   };
 }

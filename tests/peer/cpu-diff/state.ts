@@ -37,6 +37,9 @@ export interface CpuState {
   idtr?: { base: number; limit: number };
   cr: { cr0: number; cr2: number; cr3: number; cr4: number };
   cpl?: number;
+  /** Debug status and control (DR6, DR7). */
+  dr6?: number;
+  dr7?: number;
   fpu?: FpuState;
 }
 
@@ -114,6 +117,9 @@ export function diffStates(ref: CpuState, dut: CpuState, opt: CompareOptions): s
     cmp('cr3', ref.cr.cr3, dut.cr.cr3);
     cmp('cr4', ref.cr.cr4, dut.cr.cr4);
     cmp('cpl', ref.cpl, dut.cpl);
+    // DR6 is not compared step by step: under gdb single-stepping QEMU's monitor shows the
+    // single-step BS bit only later than the trap; programs read DR6 into memory instead.
+    cmp('dr7', ref.dr7, dut.dr7);
   }
   if (opt.fpu && ref.fpu && dut.fpu) {
     cmp('fcw', ref.fpu.fcw, dut.fpu.fcw, 0x1f3f);
