@@ -39,6 +39,7 @@ function createWindow(): BrowserWindow {
     minHeight: 600,
     title: 'Boxwood',
     backgroundColor: '#15181d',
+    icon: resourcePath('build', 'icon.png'),
     show: false,
     webPreferences: {
       preload: join(here, '..', 'preload', 'index.cjs'),
