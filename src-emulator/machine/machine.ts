@@ -265,7 +265,7 @@ export class Machine {
     // A deterministic run must not depend on when it starts: its RTC starts at a fixed date unless told otherwise.
     const startDate = options.startDate ?? (config.deterministic ? new Date(DETERMINISTIC_START_DATE) : new Date());
     this.rtc = this.addDevice(new CmosRtc(this.io, irq.line(8), this.clock, startDate));
-    this.i8042 = this.addDevice(new I8042(this.io, irq.line(1), irq.line(12)));
+    this.i8042 = this.addDevice(new I8042(this.io, irq.line(1), irq.line(12), this.clock));
     this.port92 = this.addDevice(new Port92(this.io));
     const a20 = () => this.updateA20();
     this.i8042.onA20 = a20;

@@ -173,3 +173,35 @@ test('state round-trip', () => {
   b.kbc.loadState(structuredClone(a.kbc.saveState()));
   assert.deepEqual(b.drain(), [0x10, 0x11]);
 });
+
+test('with a clock, device bytes are paced: the next one arrives 0.5 ms after the guest took the last', async () => {
+  const { VirtualClock } = await import('../../../src-emulator/machine/clock');
+  const io = new IoBus();
+  const irq = new IrqRouter();
+  let edges = 0;
+  let level = false;
+  irq.addSink({
+    setIrq: (line, l) => {
+      if (line !== 1) return;
+      if (l && !level) edges++;
+      level = l;
+    },
+  });
+  const clock = new VirtualClock();
+  const kbc = new I8042(io, irq.line(1), irq.line(12), clock);
+  kbc.sendScancodes([0x2a, 0x1e, 0x9e, 0xaa]);
+  assert.equal(io.in8(0x60), 0x2a);
+  assert.equal(io.in8(0x64) & 1, 0, 'next byte still on the wire');
+  io.out8(0x64, 0x20); // controller replies are not held back
+  assert.equal(io.in8(0x60), 0x65);
+  clock.advanceTo(499_000);
+  assert.equal(io.in8(0x64) & 1, 0);
+  clock.advanceTo(500_000);
+  assert.equal(io.in8(0x64) & 1, 1);
+  assert.equal(io.in8(0x60), 0x1e);
+  for (let t = 1_000_000; t <= 2_000_000; t += 500_000) clock.advanceTo(t);
+  assert.equal(io.in8(0x60), 0x9e);
+  clock.advanceTo(3_000_000);
+  assert.equal(io.in8(0x60), 0xaa);
+  assert.equal(edges, 5, 'one IRQ 1 edge per byte (the command reply included)');
+});
