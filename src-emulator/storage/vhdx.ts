@@ -107,6 +107,10 @@ export class VhdxImage implements DiskImage {
     return img;
   }
 
+  dataWriteGuid(): string {
+    return guid(this.header, 32);
+  }
+
   /** Writes the replayed log into the file, then a header without a log GUID. */
   private flushLogToFile(): void {
     for (const [zs, zl] of this.zeroRanges) {
@@ -137,14 +141,28 @@ export class VhdxImage implements DiskImage {
   static create(path: string, size: number, opts: CreateOptions): void {
     const variant = opts.variant ?? 'dynamic';
     if (variant !== 'dynamic' && variant !== 'fixed') throw new DiskError(path, `unknown VHDX variant '${variant}' (dynamic or fixed)`);
-    if (opts.backing) throw new DiskError(path, 'creating differencing VHDX images is not supported; use qcow2, VHD or VDI');
-    const blockSize = opts.blockSize ?? 8 * MiB;
+    let parent: { linkage: string; abs: string; ref: string } | null = null;
+    if (opts.backing) {
+      if (variant === 'fixed') throw new DiskError(path, 'a fixed VHDX cannot have a parent');
+      const abs = nodePath.resolve(nodePath.dirname(path), opts.backing);
+      const pf = new HostFile(abs, false);
+      try {
+        if (ascii(pf.readBytes(0, 8), 0, 8) !== 'vhdxfile') throw new DiskError(path, `parent '${opts.backing}' is not a VHDX (a VHDX differencing disk needs a VHDX parent)`);
+        const pimg = new VhdxImage(pf, true);
+        pimg.parse();
+        size = pimg.size;
+        parent = { linkage: guid(pimg.header, 32), abs, ref: opts.backing };
+      } finally {
+        pf.close();
+      }
+    }
+    const blockSize = opts.blockSize ?? (parent ? 2 * MiB : 8 * MiB);
     if (blockSize < MiB || blockSize > 256 * MiB || (blockSize & (blockSize - 1)) !== 0) throw new DiskError(path, `invalid VHDX block size ${blockSize}`);
     size = Math.ceil(size / 512) * 512;
     const logical = 512;
     const chunkRatio = (2 ** 23 * logical) / blockSize;
     const blocks = Math.ceil(size / blockSize);
-    const entries = blocks + Math.floor(Math.max(0, blocks - 1) / chunkRatio);
+    const entries = parent ? (Math.floor(Math.max(0, blocks - 1) / chunkRatio) + 1) * (chunkRatio + 1) : blocks + Math.floor(Math.max(0, blocks - 1) / chunkRatio);
     const batOff = 3 * MiB;
     const batLen = Math.max(MiB, Math.ceil((entries * 8) / MiB) * MiB);
     const f = new HostFile(path, true, 'create');
@@ -191,10 +209,41 @@ export class VhdxImage implements DiskImage {
       };
       const fp = new Uint8Array(8);
       dv(fp).setUint32(0, blockSize, true);
-      dv(fp).setUint32(4, variant === 'fixed' ? 1 : 0, true);
+      dv(fp).setUint32(4, variant === 'fixed' ? 1 : parent ? 2 : 0, true);
       const ds = new Uint8Array(8);
       setU64LE(ds, 0, size);
       items.push([GUID_FILE_PARAMS, fp, 4], [GUID_DISK_SIZE, ds, 6], [GUID_DISK_ID, randomUuidBytes(), 6], [GUID_LOGICAL_SECTOR, u32(logical), 6], [GUID_PHYSICAL_SECTOR, u32(4096), 6]);
+      if (parent) {
+        const rel = nodePath.relative(nodePath.dirname(nodePath.resolve(path)), parent.abs);
+        const kv: [string, string][] = [
+          ['parent_linkage', `{${parent.linkage.toUpperCase()}}`],
+          ['relative_path', '.\\' + rel.replace(/\//g, '\\')],
+          ['absolute_win32_path', parent.abs.replace(/\//g, '\\')],
+        ];
+        const utf16 = (t: string): Uint8Array => {
+          const b = new Uint8Array(t.length * 2);
+          for (let i = 0; i < t.length; i++) dv(b).setUint16(i * 2, t.charCodeAt(i), true);
+          return b;
+        };
+        const strings = kv.map(([k, v]) => [utf16(k), utf16(v)]);
+        const total = 20 + kv.length * 12 + strings.reduce((a, [k, v]) => a + k.length + v.length, 0);
+        const loc = new Uint8Array(total);
+        loc.set(guidBytes('b04aefb7-d19e-4a81-b789-25b8e9445913'), 0);
+        dv(loc).setUint16(18, kv.length, true);
+        let so = 20 + kv.length * 12;
+        strings.forEach(([k, v], i) => {
+          const o = 20 + i * 12;
+          dv(loc).setUint32(o, so, true);
+          loc.set(k, so);
+          so += k.length;
+          dv(loc).setUint32(o + 4, so, true);
+          loc.set(v, so);
+          so += v.length;
+          dv(loc).setUint16(o + 8, k.length, true);
+          dv(loc).setUint16(o + 10, v.length, true);
+        });
+        items.push([GUID_PARENT_LOCATOR, loc, 4]);
+      }
       dv(meta).setUint16(10, items.length, true);
       let itemOff = 64 * KiB;
       items.forEach(([g, data, flags], i) => {
@@ -375,7 +424,17 @@ export class VhdxImage implements DiskImage {
     for (const c of this.parentPaths) {
       const p = nodePath.isAbsolute(c) ? c : nodePath.join(dir, c);
       if (!fs.existsSync(p)) continue;
-      this.backing = ctx.openBacking(this.path, c);
+      const parent = ctx.openBacking(this.path, c);
+      if (parent.format !== 'vhdx') {
+        parent.close();
+        this.fail(`parent '${c}' is a ${parent.format} image; a VHDX differencing disk needs a VHDX parent`);
+      }
+      const got = (parent as VhdxImage).dataWriteGuid();
+      if (this.parentLinkage && got !== this.parentLinkage) {
+        parent.close();
+        this.fail(`parent '${c}' has data write GUID ${got}, but this differencing disk was made from ${this.parentLinkage} (the parent changed)`);
+      }
+      this.backing = parent;
       return;
     }
     this.fail(`parent disk not found (tried ${this.parentPaths.map((p) => `'${p}'`).join(', ') || 'no locator'})`);
@@ -493,7 +552,6 @@ export class VhdxImage implements DiskImage {
 
   write(offset: number, data: Uint8Array): void {
     if (this.readOnly) this.fail('image is open read-only');
-    if (this.hasParent) this.fail('writing differencing VHDX images is not supported; convert to qcow2, VHD or VDI');
     checkRange(this, offset, data.length);
     if (!this.headersUpdated) {
       // The specification asks for new file and data write GUIDs before the first change.
@@ -510,24 +568,77 @@ export class VhdxImage implements DiskImage {
       const n = Math.min(data.length - done, this.blockSize - inOff);
       const idx = this.batIndex(block);
       const e = this.bat[idx];
-      if (e % 8 !== FULLY_PRESENT) {
-        if (e % 8 === PARTIALLY_PRESENT) this.fail(`block ${block} is partially present, which only differencing disks may have`);
-        // New block at the 1 MiB-aligned end: it reads as zeros (sparse), then data, then the BAT entry.
-        const off = this.nextFree;
-        this.nextFree = off + this.blockSize;
-        this.file.truncate(Math.max(this.file.size, off + this.blockSize));
-        this.file.write(off + inOff, data, done, n);
-        const mb = off / MiB;
-        const b = new Uint8Array(8);
-        dv(b).setUint32(0, ((mb & 0xfff) << 20) | FULLY_PRESENT, true);
-        dv(b).setUint32(4, Math.floor(mb / 4096), true);
-        this.file.write(this.batRegion + idx * 8, b);
-        this.bat[idx] = mb * 8 + FULLY_PRESENT;
-      } else {
+      const state = e % 8;
+      if (state === FULLY_PRESENT) {
         this.file.write(Math.floor(e / 8) * MiB + inOff, data, done, n);
+      } else if (!this.hasParent || state !== NOT_PRESENT && state !== PARTIALLY_PRESENT) {
+        // New block (its content is zero: not present in a plain disk, or zero/unmapped).
+        const off = this.allocateBlock(this.blockSize);
+        this.file.write(off + inOff, data, done, n);
+        this.setBat(idx, off, FULLY_PRESENT);
+      } else {
+        // Differencing: the block holds only the sectors its bitmap marks; the rest is the parent's.
+        if (state === NOT_PRESENT) {
+          this.ensureBitmap(block);
+          this.setBat(idx, this.allocateBlock(this.blockSize), PARTIALLY_PRESENT);
+        }
+        this.writePartial(block, inOff, data.subarray(done, done + n));
       }
       done += n;
     }
+  }
+
+  private allocateBlock(len: number): number {
+    const off = this.nextFree;
+    this.nextFree = off + Math.ceil(len / MiB) * MiB;
+    this.file.truncate(Math.max(this.file.size, this.nextFree));
+    return off;
+  }
+
+  private setBat(idx: number, off: number, state: number): void {
+    const mb = off / MiB;
+    const b = new Uint8Array(8);
+    dv(b).setUint32(0, ((mb & 0xfff) << 20) | state, true);
+    dv(b).setUint32(4, Math.floor(mb / 4096), true);
+    this.file.write(this.batRegion + idx * 8, b);
+    this.bat[idx] = mb * 8 + state;
+  }
+
+  private ensureBitmap(block: number): void {
+    const bi = this.bitmapIndex(block);
+    if (this.bat[bi] % 8 === FULLY_PRESENT) return;
+    this.setBat(bi, this.allocateBlock(MiB), FULLY_PRESENT);
+  }
+
+  private writePartial(block: number, inOff: number, data: Uint8Array): void {
+    const ls = this.logicalSector;
+    const host = Math.floor(this.bat[this.batIndex(block)] / 8) * MiB;
+    const bmHost = Math.floor(this.bat[this.bitmapIndex(block)] / 8) * MiB;
+    const chunkSector = ((block % this.chunkRatio) * this.blockSize) / ls;
+    const s0 = Math.floor(inOff / ls);
+    const s1 = Math.floor((inOff + data.length - 1) / ls);
+    const first = chunkSector + s0;
+    const bm = this.file.readBytes(bmHost + Math.floor(first / 8), Math.floor((chunkSector + s1) / 8) - Math.floor(first / 8) + 1);
+    const bitAt = (s: number): [number, number] => {
+      const k = chunkSector + s - Math.floor(first / 8) * 8;
+      return [k >> 3, k & 7];
+    };
+    const has = (s: number): boolean => {
+      const [i, b] = bitAt(s);
+      return ((bm[i] >> b) & 1) === 1;
+    };
+    for (const s of s0 === s1 ? [s0] : [s0, s1]) {
+      if (has(s) || (inOff <= s * ls && inOff + data.length >= (s + 1) * ls)) continue;
+      const sec = new Uint8Array(ls);
+      readBacking(this.backing, block * this.blockSize + s * ls, sec);
+      this.file.write(host + s * ls, sec);
+    }
+    this.file.write(host + inOff, data);
+    for (let s = s0; s <= s1; s++) {
+      const [i, b] = bitAt(s);
+      bm[i] |= 1 << b;
+    }
+    this.file.write(bmHost + Math.floor(first / 8), bm);
   }
 
   flush(): void {

@@ -82,10 +82,10 @@ test('every writable format: write, reopen, read back; detected by content whate
   });
 });
 
-test('differencing chains: qcow2, VDI, VHD and VMDK children fall through to their parents', () => {
-  for (const fmt of ['qcow2', 'vdi', 'vhd', 'vmdk'] as ImageFormat[]) {
+test('differencing chains: qcow2, VDI, VHD, VMDK and VHDX children fall through to their parents', () => {
+  for (const fmt of ['qcow2', 'vdi', 'vhd', 'vmdk', 'vhdx'] as ImageFormat[]) {
     const base = p(`base-${fmt}.${fmt}`);
-    createImage(base, fmt, 8 * MiB);
+    createImage(base, fmt, 8 * MiB, fmt === 'vhdx' ? { blockSize: MiB } : {});
     const d = openImage(base);
     d.write(0, pattern(3 * MiB, 1));
     d.close();
@@ -94,12 +94,17 @@ test('differencing chains: qcow2, VDI, VHD and VMDK children fall through to the
     const c = openImage(child);
     assert.equal(c.backing?.path, base);
     c.write(MiB + 100, pattern(5000, 2)); // partial sectors on both ends
+    c.write(5 * MiB + 7, pattern(3, 9)); // within one sector, in a block the parent lacks
     c.close();
     const got = readAll(child);
     const want = new Uint8Array(got.length); // VHD rounds the size up to a CHS geometry
     want.set(pattern(3 * MiB, 1));
     want.set(pattern(5000, 2), MiB + 100);
+    want.set(pattern(3, 9), 5 * MiB + 7);
     same(got, want, fmt);
+    const ci = openImage(child, { readOnly: true });
+    assert.deepEqual(ci.check().errors, [], `${fmt} child check`);
+    ci.close();
     // The parent is untouched.
     same(readAll(base).subarray(MiB + 100, MiB + 5100), pattern(3 * MiB, 1).subarray(MiB + 100, MiB + 5100), `${fmt} parent`);
   }
@@ -135,6 +140,13 @@ test('chain faults are named: missing parent, loop, mismatched parent', () => {
   createImage(p('hc.vhd'), 'vhd', 0, { backing: 'hp.vhd' });
   createImage(p('hp.vhd'), 'vhd', MiB);
   assert.throws(() => openImage(p('hc.vhd')), /unique id/);
+  // VHDX: parent written after the child was made (data write GUID changed)
+  createImage(p('xp.vhdx'), 'vhdx', MiB);
+  createImage(p('xc.vhdx'), 'vhdx', 0, { backing: 'xp.vhdx' });
+  const xp = openImage(p('xp.vhdx'));
+  xp.write(0, new Uint8Array(512).fill(1));
+  xp.close();
+  assert.throws(() => openImage(p('xc.vhdx')), /data write GUID/);
   // VMDK: parent written after the child was made (CID changed)
   createImage(p('mp.vmdk'), 'vmdk', MiB);
   createImage(p('mc.vmdk'), 'vmdk', 0, { backing: 'mp.vmdk' });
