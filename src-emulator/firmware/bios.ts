@@ -75,6 +75,8 @@ export class BuiltinBios implements Device, BiosEnv {
   bootedFrom: string | null = null;
   private status = 0;
   private romScanNext = 0xc0000;
+  /** Position in the boot order of the device INT 19h/18h last tried. */
+  private bootIndex = 0;
   private cpuRef: BiosCpu | null = null;
 
   constructor(
@@ -172,12 +174,11 @@ export class BuiltinBios implements Device, BiosEnv {
           this.system.int17(r);
           return;
         case 0x18:
-          // INT 18h: boot failure; the stub halts with interrupts enabled.
-          if (!this.bootErrors.length) this.reportBootFailure(['INT 18h: boot failure']);
-          this.status = 1;
+          // The boot sector gave up (INT 18h): go on with the next device in the boot order.
+          this.status = this.boot(true) ? 0 : 1;
           return;
         case 0x19:
-          this.status = this.boot() ? 0 : 1;
+          this.status = this.boot(false) ? 0 : 1;
           return;
         case 0x1a:
           this.system.int1a(r);
@@ -335,11 +336,14 @@ export class BuiltinBios implements Device, BiosEnv {
     this.writeRom(ROM_BASE + this.rom.launchBlock, b);
   }
 
-  /** INT 19h: prepares the launch block; false (after printing why) when nothing boots. */
-  boot(): boolean {
+  /**
+   * INT 19h (from the first device) / INT 18h (`next`: from the device after the one that failed):
+   * prepares the launch block; false (after printing why) when nothing boots.
+   */
+  boot(next = false): boolean {
     const mem = this.mem;
     const linux = this.options.linux;
-    if (linux) {
+    if (linux && !next) {
       mem.writeBytes(linux.realBase, linux.setup);
       mem.writeBytes(linux.cmdlineAddr, linux.cmdline);
       mem.writeBytes(linux.kernelAddr, linux.kernel);
@@ -348,9 +352,12 @@ export class BuiltinBios implements Device, BiosEnv {
       this.bootedFrom = 'linux';
       return true;
     }
-    const reasons: string[] = [];
+    const reasons: string[] = next ? [...this.bootErrors] : [];
+    if (next) reasons.push(`${this.bootedFrom ?? 'boot sector'}: the boot sector gave up (INT 18h)`);
     const order: DiskKind[] = this.host.config.bootOrder?.length ? this.host.config.bootOrder : ['cdrom', 'disk', 'floppy'];
-    for (const kind of order) {
+    for (let i = next ? this.bootIndex + 1 : 0; i < order.length; i++) {
+      const kind = order[i];
+      this.bootIndex = i;
       const drive = this.disk.drives.find((d) => d.kind === kind && !d.emulated);
       if (!drive) continue;
       const file = drive.device.path;
@@ -363,7 +370,8 @@ export class BuiltinBios implements Device, BiosEnv {
           }
           const { drive: dl, segment } = this.disk.bootCd(drive, et);
           this.launch({ ss: 0, sp: 0x7c00, ds: 0, es: 0, dx: dl, flags: 0x0202, cs: segment, ip: 0 });
-          this.bootedFrom = `cdrom ${dl.toString(16)}h media ${et.media}`;
+          this.bootedFrom = `${file} (CD-ROM ${dl.toString(16)}h)`;
+          this.bootErrors = reasons;
           return true;
         }
         const problem = mbrBootProblem(drive.device, kind === 'disk' ? 'disk' : 'floppy');
@@ -375,13 +383,15 @@ export class BuiltinBios implements Device, BiosEnv {
         drive.device.read(0, sector);
         mem.writeBytes(0x7c00, sector);
         this.launch({ ss: 0, sp: 0x7c00, ds: 0, es: 0, dx: drive.number, flags: 0x0202, cs: 0, ip: 0x7c00 });
-        this.bootedFrom = `${kind} ${drive.number.toString(16)}h`;
+        this.bootedFrom = `${file} (${kind} ${drive.number.toString(16)}h)`;
+        this.bootErrors = reasons;
         return true;
       } catch (e) {
         reasons.push(`${file}: ${(e as Error).message}`);
       }
     }
     if (!reasons.length) reasons.push('no boot device attached');
+    this.bootIndex = order.length;
     this.reportBootFailure(reasons);
     return false;
   }

@@ -88,7 +88,7 @@ export interface BiosRom {
 }
 
 /** Vectors whose handler is a trapping service stub. */
-export const SERVICE_VECTORS = [0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x1a];
+export const SERVICE_VECTORS = [0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x1a];
 
 export function buildBiosRom(): BiosRom {
   const image = new Uint8Array(ROM_SIZE);
@@ -118,15 +118,18 @@ export function buildBiosRom(): BiosRom {
   };
   for (const v of SERVICE_VECTORS) serviceStub(v, `int${v.toString(16)}`);
 
-  // INT 19h: the TypeScript side prepares the launch block; 0 = go, else halt (message shown).
-  a.label('int19');
-  a.db(0x50, 0x52, 0xba, trapLo, trapHi, 0xb0, 0x19, 0xee, 0xec, 0x84, 0xc0);
-  a.rel8(0x75, 'int19_fail');
-  a.db(0x5a, 0x58);
-  a.jmp16('launch');
-  a.label('int19_fail');
+  // INT 19h (boot) and INT 18h (boot failed: try the next device): the TypeScript side prepares the
+  // launch block; 0 = go, else halt (the message is on screen and COM1).
+  for (const v of [0x19, 0x18]) {
+    a.label(`int${v.toString(16)}`);
+    a.db(0x50, 0x52, 0xba, trapLo, trapHi, 0xb0, v, 0xee, 0xec, 0x84, 0xc0);
+    a.rel8(0x75, 'boot_fail');
+    a.db(0x5a, 0x58);
+    a.jmp16('launch');
+  }
+  a.label('boot_fail');
   a.db(0xfb, 0xf4); // sti; hlt
-  a.rel8(0xeb, 'int19_fail');
+  a.rel8(0xeb, 'boot_fail');
 
   // IRQ0: ticks in TypeScript, then the user hook INT 1Ch, then EOI.
   a.label('irq0');
@@ -223,6 +226,7 @@ export function buildBiosRom(): BiosRom {
   const vectors = new Array<number>(256).fill(a.addr('iret'));
   for (const v of SERVICE_VECTORS) vectors[v] = a.addr(`int${v.toString(16)}`);
   vectors[0x19] = a.addr('int19');
+  vectors[0x18] = a.addr('int18');
   vectors[0x08] = a.addr('irq0');
   vectors[0x09] = a.addr('irq1');
   for (let v = 0x0a; v <= 0x0f; v++) vectors[v] = a.addr('irq_master');

@@ -89,3 +89,41 @@ test('a saved state taken while INT 16h waits resumes in a fresh machine (BIOS s
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const GIVE_UP = `
+bits 16
+org 0x7c00
+  mov dx, 0x3f8
+  mov al, 'X'
+  out dx, al
+  int 0x18
+times 510-($-$$) db 0
+dw 0xaa55
+`;
+
+test('a boot sector that gives up with INT 18h hands over to the next device in the boot order', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-bios-'));
+  try {
+    const hd = new Uint8Array(1024 * 1024);
+    hd.set(assemble(dir, GIVE_UP));
+    writeFileSync(join(dir, 'giveup.img'), hd);
+    const floppy = new Uint8Array(1474560);
+    floppy.set(diskImage(assemble(dir, PROGRAM)).subarray(0, 512));
+    const put = (lba: number, s: string) => floppy.set(new TextEncoder().encode(s + '\0'), lba * 512);
+    put(1, 'S1 ');
+    put(2, 'S2 ');
+    put(18, 'S63 ');
+    writeFileSync(join(dir, 'fd.img'), floppy);
+    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk', 'floppy'], disks: [{ kind: 'disk', path: join(dir, 'giveup.img') }, { kind: 'floppy', path: join(dir, 'fd.img') }] });
+    const { m, serial } = await bootMachine(config);
+    runUntil(m, () => serial().includes('WAIT'));
+    assert.match(serial(), /^XS1 S2 S63 \d WAIT $/);
+    // Only the give-up disk: the failure message names it.
+    const only = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: join(dir, 'giveup.img') }] });
+    const b = await bootMachine(only);
+    runUntil(b.m, () => b.serial().includes('INT 18h'));
+    assert.match(b.serial(), /^XNo bootable device\.\r\n {2}.*giveup\.img \(disk 80h\): the boot sector gave up \(INT 18h\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
