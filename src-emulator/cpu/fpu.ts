@@ -5,8 +5,6 @@ import {
   IE,
   DE,
   ZE,
-  OE,
-  UE,
   PE,
   SF,
   K_ZERO,
@@ -45,11 +43,9 @@ import {
   makeZero,
   makeInf,
   invalid,
-  quietNaN,
   propagateNaN,
   signOf,
   lsbExponent,
-  bitLength,
   roundToRegister,
 } from './fpu-float80';
 import { constant, sinCos, tan, atan2, log2, log2p1, exp2m1, roundResult, bfMulF80, piFraction } from './fpu-transcendental';
@@ -1465,10 +1461,3 @@ function cmpMinusOne(x: F80): number {
   if (e < 0x3fff) return 1;
   return x.sig === 0x8000000000000000n ? 0 : -1;
 }
-
-// Unused-import guard for helpers kept for tests and future instructions.
-void OE;
-void UE;
-void quietNaN;
-void bitLength;
-void K_DENORMAL;

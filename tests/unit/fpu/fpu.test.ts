@@ -7,7 +7,6 @@ import { Fpu } from '../../../src-emulator/cpu/fpu';
 import type { F80 } from '../../../src-emulator/cpu/fpu-float80';
 import { ByteMem, CpuFault, TestHost, M, x, newFpu, push80, pushF64, pop80, setCw, f80hex, toNumber } from './harness';
 
-const ONE: F80 = { se: 0x3fff, sig: 0x8000000000000000n };
 const J = 0x8000000000000000n;
 const sw = (f: Fpu): number => f.statusWord;
 const C0 = 0x100, C1 = 0x200, C2 = 0x400, C3 = 0x4000;
