@@ -847,18 +847,27 @@ export class Machine {
   /** Restores a state saved from a machine built from the same config. */
   loadState(state: MachineState): void {
     if (state.version !== 1) throw new Error(`machine state: unsupported version ${String(state.version)}`);
-    if (state.ram.length !== this.mem.ram.length) {
-      throw new Error(`machine state: RAM size ${state.ram.length} does not match this machine's ${this.mem.ram.length}`);
+    if (!(state.ram instanceof Uint8Array) || state.ram.length !== this.mem.ram.length) {
+      throw new Error(`machine state: RAM size ${state.ram?.length} does not match this machine's ${this.mem.ram.length}`);
     }
     this.freezeClock();
     this.mem.ram.set(state.ram);
-    this.cpu.loadState(state.cpu as Record<string, unknown>);
+    const section = (what: string, load: () => void) => {
+      try {
+        load();
+      } catch (e) {
+        throw new Error(`machine state: section ${what} is damaged (${(e as Error).message})`);
+      }
+    };
+    if (!state.cpu || typeof state.cpu !== 'object') throw new Error('machine state: the cpu section is missing');
+    if (!state.devices || typeof state.devices !== 'object') throw new Error('machine state: the devices section is missing');
+    section('cpu', () => this.cpu.loadState(state.cpu as Record<string, unknown>));
     for (const d of this.devices) {
       const s = state.devices[d.name];
-      if (s) d.loadState(s);
+      if (s) section(d.name, () => d.loadState(s));
       else this.log(`machine state: no section for device ${d.name}; it keeps its reset state`);
     }
-    this.clock.loadState(state.clock);
+    section('clock', () => this.clock.loadState(state.clock));
     this.timeBase = this.clock.now();
     this.instrBase = this.cpu.instructionsRetired;
     this.exitCode = (state.exitCode as number | null) ?? null;

@@ -503,3 +503,15 @@ for (const deterministic of [true, false]) {
     assert.ok(ms >= 10 && ms < 10.5, `PIT terminal count after ${ms} ms`);
   });
 }
+
+test('loadState rejects a damaged state with a message naming the section', () => {
+  const a = pitMachine();
+  a.runSlice(5);
+  const good = a.saveState();
+  const b = pitMachine();
+  assert.throws(() => b.loadState({ ...good, version: 9 }), /unsupported version 9/);
+  assert.throws(() => b.loadState({ ...good, ram: new Uint8Array(10) }), /RAM size 10/);
+  assert.throws(() => b.loadState({ ...good, cpu: { version: 1 } }), /section cpu is damaged/);
+  b.loadState(structuredClone(good));
+  assert.equal(b.cpu.instructionsRetired, a.cpu.instructionsRetired);
+});
