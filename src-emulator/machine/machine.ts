@@ -30,7 +30,7 @@ import { PciBus } from '../devices/pci-bus';
 import { I440fxHostBridge } from '../devices/i440fx';
 import { Piix3IsaBridge } from '../devices/piix3';
 import { AcpiPm, ACPI_SCI_IRQ } from '../devices/acpi-pm';
-import { LocalApic } from '../devices/local-apic';
+import { LocalApic, LAPIC_BASE } from '../devices/local-apic';
 import { IoApic } from '../devices/io-apic';
 import { Port92 } from '../devices/port92';
 import { DebugExit } from '../devices/debug-exit';
@@ -100,6 +100,8 @@ export interface MachineEvents {
   poweroff: () => void;
   reset: () => void;
   log: (message: string) => void;
+  /** PC speaker tone in Hz (PIT channel 2 square wave gated by port 0x61), 0 = silent. */
+  speaker: (hz: number) => void;
 }
 
 export type MachineRunState = 'paused' | 'running' | 'off';
@@ -187,6 +189,7 @@ export class Machine {
     poweroff: [],
     reset: [],
     log: [],
+    speaker: [],
   };
   private readonly logFn: (message: string) => void;
   private biosImage: Uint8Array | null = null;
@@ -262,6 +265,10 @@ export class Machine {
     this.pic.onIntr = (level) => this.lapic.setLint0(level);
 
     this.pit = this.addDevice(new Pit8254(this.io, irq.line(0), this.clock));
+    let tone = 0;
+    this.pit.onSpeaker = (hz) => {
+      if (hz !== tone) this.emit('speaker', (tone = hz));
+    };
     // A deterministic run must not depend on when it starts: its RTC starts at a fixed date unless told otherwise.
     const startDate = options.startDate ?? (config.deterministic ? new Date(DETERMINISTIC_START_DATE) : new Date());
     this.rtc = this.addDevice(new CmosRtc(this.io, irq.line(8), this.clock, startDate));
@@ -740,10 +747,20 @@ export class Machine {
     (this.cpu as { flushTlb?: (global: boolean) => void }).flushTlb?.(true);
   }
 
+  /** Follows IA32_APIC_BASE (kept by the CPU): the global enable bit, and a relocated APIC window. */
   private syncApicEnable(): void {
-    const base = (this.cpu as { apicBase?: number }).apicBase;
-    if (base !== undefined) this.lapic.globalEnable = (base & 0x800) !== 0;
+    const msr = (this.cpu as { apicBase?: number }).apicBase;
+    if (msr === undefined) return;
+    this.lapic.globalEnable = (msr & 0x800) !== 0;
+    const base = (msr & 0xfffff000) >>> 0;
+    if (base !== this.lapicBase && base !== 0) {
+      this.mem.unmapMmio(this.lapic);
+      this.mem.mapMmio(base, 0x1000, this.lapic);
+      this.lapicBase = base;
+    }
   }
+
+  private lapicBase = LAPIC_BASE;
 
   /** Makes `cpu.run` return at the next instruction boundary. */
   private requestCpuExit(): void {

@@ -515,3 +515,22 @@ test('loadState rejects a damaged state with a message naming the section', () =
   b.loadState(structuredClone(good));
   assert.equal(b.cpu.instructionsRetired, a.cpu.instructionsRetired);
 });
+
+test('IA32_APIC_BASE: a relocated local APIC window follows the MSR; the speaker tone is reported', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true });
+  m.loadBios(biosWith([0xfb, 0xf4, 0xeb, 0xfd]));
+  m.io.out8(0x21, 0xff);
+  assert.equal(m.mem.read32(0xfee00030) & 0xff, 0x14);
+  m.cpu.apicBase = 0xfed00900 | 0;
+  m.runSlice(1);
+  assert.equal(m.mem.read32(0xfed00030) & 0xff, 0x14);
+  assert.equal(m.mem.read32(0xfee00030), -1, 'old window released');
+  const tones: number[] = [];
+  m.on('speaker', (hz) => tones.push(Math.round(hz)));
+  m.io.out8(0x43, 0xb6);
+  m.io.out8(0x42, 0xa9);
+  m.io.out8(0x42, 0x04); // 1193 -> 1000 Hz
+  m.io.out8(0x61, 0x03);
+  m.io.out8(0x61, 0x00);
+  assert.deepEqual(tones, [1000, 0]);
+});
