@@ -803,8 +803,24 @@ export class Qcow2Image implements DiskImage {
       const inOff = pos - vc * this.cs;
       const l1i = Math.floor(vc / this.l2Entries);
       const k = vc % this.l2Entries;
+      // A whole cluster of zeros where the image already reads zeros needs no space at all.
+      const zeroCluster = inOff === 0 && data.length - done >= this.cs && isZero(data, done, this.cs);
+      if (zeroCluster) {
+        const cur = this.lookup(vc);
+        if (cur.kind === 'zero' || (cur.kind === 'unallocated' && !this.backing)) {
+          done += this.cs;
+          continue;
+        }
+      }
       const l2 = this.writableL2(l1i);
       const e = this.entryAt(l2.table, k);
+      if (zeroCluster && this.version >= 3 && !(e.kind === 'normal' && e.copied)) {
+        // v3 zero flag instead of a cluster of zeros; the old cluster is released afterwards.
+        this.setL2(l2, k, 0, 1);
+        for (const c of this.entryClusters(e)) this.addRef(c, -1);
+        done += this.cs;
+        continue;
+      }
       if (e.kind === 'normal' && e.copied) {
         // In place; merge with following clusters that are also private and host-contiguous.
         let n = Math.min(data.length - done, this.cs - inOff);
