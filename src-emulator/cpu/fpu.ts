@@ -590,14 +590,13 @@ export class Fpu implements FpuUnit {
   private arithSt0(r: number, b: F80): void {
     if (this.isEmpty(0)) {
       this.ctx.flags &= ~(IE | DE);
-      if (this.stackUnderflow()) {
-        if (r === 2 || r === 3) {
-          this.finish(SW_C0 | SW_C2 | SW_C3, SW_CC);
-          if (r === 3) this.pop();
-          return;
-        }
-        this.setSt(0, INDEFINITE);
-      } else if (r === 2 || r === 3) return this.finish(0, SW_C1);
+      const masked = this.stackUnderflow();
+      if (r === 2 || r === 3) {
+        this.finish(SW_C0 | SW_C2 | SW_C3, SW_CC);
+        if (r === 3 && masked) this.pop();
+        return;
+      }
+      if (masked) this.setSt(0, INDEFINITE);
       return this.done();
     }
     if (r === 2 || r === 3) return this.compareWith(b, false, r === 3 ? 1 : 0, false);
@@ -634,13 +633,13 @@ export class Fpu implements FpuUnit {
   /** FCOM/FUCOM/FCOMI family against ST(i); `pops` = 0, 1 or 2. */
   private fcom(i: number, unordered: boolean, pops: number, eflags: boolean): void {
     if (this.isEmpty(0) || this.isEmpty(i)) {
-      if (this.stackUnderflow()) {
-        if (eflags) {
-          this.setEflags(true, true, true);
-          this.finish(0, SW_C1);
-        } else this.finish(SW_C0 | SW_C2 | SW_C3, SW_CC);
-        for (let k = 0; k < pops; k++) this.pop();
-      } else this.finish(0, SW_C1);
+      // Silicon reports "unordered" even when the stack fault is unmasked; it pops only when masked.
+      const masked = this.stackUnderflow();
+      if (eflags) {
+        this.setEflags(true, true, true);
+        this.finish(0, SW_C1);
+      } else this.finish(SW_C0 | SW_C2 | SW_C3, SW_CC);
+      if (masked) for (let k = 0; k < pops; k++) this.pop();
       return;
     }
     this.compareWith(this.st(i), unordered, pops, eflags);
@@ -667,8 +666,8 @@ export class Fpu implements FpuUnit {
     this.checkPending();
     this.begin();
     if (this.isEmpty(0)) {
-      if (this.stackUnderflow()) this.finish(SW_C0 | SW_C2 | SW_C3, SW_CC);
-      else this.finish(0, SW_C1);
+      this.stackUnderflow();
+      this.finish(SW_C0 | SW_C2 | SW_C3, SW_CC);
       return;
     }
     this.compareWith(makeZero(0), false, 0, false);
@@ -715,8 +714,8 @@ export class Fpu implements FpuUnit {
     let cond = r === 0 ? cf : r === 1 ? zf : r === 2 ? cf || zf : pf;
     if (negate) cond = !cond;
     if (this.isEmpty(0) || this.isEmpty(i)) {
-      // The stack fault is reported whether or not the condition holds.
-      if (this.stackUnderflow() && cond) this.setSt(0, INDEFINITE);
+      // The stack fault is reported, and the indefinite written, whether or not the condition holds.
+      if (this.stackUnderflow()) this.setSt(0, INDEFINITE);
       return this.done();
     }
     if (cond) this.setSt(0, this.st(i));
@@ -1048,7 +1047,10 @@ export class Fpu implements FpuUnit {
       return this.finish(0, SW_C1 | SW_C2);
     }
     if (!this.isEmpty(7)) {
-      if (this.stackOverflow()) this.push(INDEFINITE);
+      if (this.stackOverflow()) {
+        this.setSt(0, INDEFINITE);
+        this.push(INDEFINITE);
+      }
       return this.finish(SW_C1, SW_C1 | SW_C2);
     }
     const x = this.st(0);
@@ -1097,7 +1099,11 @@ export class Fpu implements FpuUnit {
       return this.done();
     }
     if (!this.isEmpty(7)) {
-      if (this.stackOverflow()) this.push(INDEFINITE);
+      // Masked overflow: both results are the indefinite (ST(0) is replaced, then one is pushed).
+      if (this.stackOverflow()) {
+        this.setSt(0, INDEFINITE);
+        this.push(INDEFINITE);
+      }
       return this.done();
     }
     const x = this.st(0);

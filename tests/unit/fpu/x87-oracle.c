@@ -6,6 +6,8 @@
  * The FPU is set up with FNINIT; FLDCW CW; FLD B; FLD A (so ST0 = A, ST1 = B), a 16-byte memory
  * operand holding A's significand bits (for the load forms) runs the instruction OP, and FNSAVE (a
  * no-wait instruction, so unmasked exceptions do not trap) captures the whole state.
+ * OP may carry a prefix that shapes the stack first: "e0." frees ST0, "e1." frees ST1 (stack
+ * underflow cases), "full." pushes six copies of ST0 so that all eight registers are in use (overflow).
  * Output, one line per case: the 108-byte FNSAVE image, the 16 memory bytes, EFLAGS (all hex).
  */
 #include <stdio.h>
@@ -38,7 +40,18 @@ int main(void) {
     memset(mem, 0, sizeof mem);
     memcpy(mem, &siga, 8);
     memcpy(mem + 8, &sigb, 8);
-#define OP(name, insn) else if (!strcmp(op, name)) RUN(insn);
+    int pre = 0;
+    const char *o = op;
+    if (!strncmp(op, "e0.", 3)) pre = 1, o = op + 3;
+    else if (!strncmp(op, "e1.", 3)) pre = 2, o = op + 3;
+    else if (!strncmp(op, "full.", 5)) pre = 3, o = op + 5;
+#define OP(name, insn)                                                                          \
+  else if (!strcmp(o, name)) {                                                                   \
+    if (pre == 0) RUN(insn);                                                                     \
+    else if (pre == 1) RUN(".byte 0xdd,0xc0\n\t" insn);                                          \
+    else if (pre == 2) RUN(".byte 0xdd,0xc1\n\t" insn);                                          \
+    else RUN(".byte 0xd9,0xc0,0xd9,0xc0,0xd9,0xc0,0xd9,0xc0,0xd9,0xc0,0xd9,0xc0\n\t" insn);      \
+  }
     if (0) {
     }
     OP("fadd", ".byte 0xd8,0xc1")
@@ -96,6 +109,17 @@ int main(void) {
     OP("fiadd16", "fiadds %[m]")
     OP("fidivr32", "fidivrl %[m]")
     OP("fcom32", "fcoms %[m]")
+    OP("fld80", "fldt %[m]")
+    OP("fstp80", "fstpt %[m]")
+    OP("fldst1", ".byte 0xd9,0xc1")
+    OP("fxch", ".byte 0xd9,0xc9")
+    OP("fstst1", ".byte 0xdd,0xd1")
+    OP("fcmovb", ".byte 0xda,0xc1")
+    OP("fincstp", ".byte 0xd9,0xf7")
+    OP("fdecstp", ".byte 0xd9,0xf6")
+    OP("ffreep", ".byte 0xdf,0xc1")
+    OP("fldpi.push", ".byte 0xd9,0xeb")
+    OP("fldz.push", ".byte 0xd9,0xee")
     else {
       fprintf(stderr, "x87-oracle: unknown op %s\n", op);
       return 2;
