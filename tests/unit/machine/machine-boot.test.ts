@@ -534,3 +534,29 @@ test('IA32_APIC_BASE: a relocated local APIC window follows the MSR; the speaker
   m.io.out8(0x61, 0x00);
   assert.deepEqual(tones, [1000, 0]);
 });
+
+test('a guest entering ACPI S5 powers the machine off: poweroff, then shutdown', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true });
+  // mov dx,0xb004; mov ax,0x2000 (SLP_EN, SLP_TYP 0); out dx,ax; jmp $
+  m.loadBios(biosWith([0xba, 0x04, 0xb0, 0xb8, 0x00, 0x20, 0xef, 0xeb, 0xfe]));
+  const events: string[] = [];
+  m.on('poweroff', () => events.push('poweroff'));
+  m.on('shutdown', (r) => events.push(`shutdown:${r}`));
+  runToEnd(m);
+  assert.deepEqual(events, ['poweroff', 'shutdown:poweroff']);
+  assert.equal(m.state, 'off');
+  assert.ok(m.cpu.instructionsRetired < 10, 'the CPU stopped right after the write');
+});
+
+test('the 8042 reset pulse (0xFE to port 0x64) resets the machine', () => {
+  const m = new Machine(defaultMachineConfig({ memoryMiB: 16, deterministic: true }), { noFirmware: true });
+  // inc byte [0x600]; cmp byte [0x600],2; je done; mov al,0xfe; out 0x64,al; jmp $; done: out 0xf4,al; hlt
+  m.mem.write8(0x600, 0);
+  m.loadBios(biosWith(FAR_JMP_F000_0000, [0xfe, 0x06, 0x00, 0x06, 0x80, 0x3e, 0x00, 0x06, 0x02, 0x74, 0x06, 0xb0, 0xfe, 0xe6, 0x64, 0xeb, 0xfe, 0xe6, 0xf4, 0xf4]));
+  let resets = 0;
+  m.on('reset', () => resets++);
+  runToEnd(m);
+  assert.equal(resets, 1);
+  assert.equal(m.mem.read8(0x600), 2, 'RAM survives the reset');
+  assert.equal(m.exitCode, 1, "AL is 0 after the reset");
+});
