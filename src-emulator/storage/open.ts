@@ -209,3 +209,8 @@ export function createImage(path: string, format: ImageFormat, size: number, opt
       throw new DiskError(path, `unknown image format '${format}'`);
   }
 }
+
+/** The format object behind a (possibly cached) image, e.g. to reach Qcow2Image's snapshot calls. */
+export function formatOf(img: DiskImage): DiskImage {
+  return img instanceof BlockCache ? img.inner : img;
+}
