@@ -1026,10 +1026,7 @@ export class Cpu {
     }
     const p = this.translate(lin, 0);
     const mem = this.mem;
-    if (mem.pageKind[p >>> 12] === PAGE_RAM) {
-      const r = mem.ram;
-      return r[p] | (r[p + 1] << 8) | (r[p + 2] << 16) | (r[p + 3] << 24);
-    }
+    if (mem.pageKind[p >>> 12] === PAGE_RAM) return mem.view.getInt32(p, true);
     return mem.read32(p);
   }
   writeLin8(lin: number, v: number): void {
@@ -1068,13 +1065,8 @@ export class Cpu {
     const p = this.translate(lin, 1);
     const mem = this.mem;
     const page = p >>> 12;
-    if (mem.pageKind[page] === PAGE_RAM && !mem.codePages[page]) {
-      const r = mem.ram;
-      r[p] = v;
-      r[p + 1] = v >>> 8;
-      r[p + 2] = v >>> 16;
-      r[p + 3] = v >>> 24;
-    } else mem.write32(p, v | 0);
+    if (mem.pageKind[page] === PAGE_RAM && !mem.codePages[page]) mem.view.setInt32(p, v, true);
+    else mem.write32(p, v | 0);
   }
 
   /** Checks a write of `len` bytes at linear `lin` would not page-fault (for multi-part writes). */

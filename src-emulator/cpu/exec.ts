@@ -222,6 +222,56 @@ export function alu(c: Cpu, op: number, a: number, b: number, size: number): num
   return r;
 }
 
+/** alu() for 32-bit operands (the common case), without the size dispatch. Returns a signed int32. */
+function alu32(c: Cpu, op: number, a: number, b: number): number {
+  let r: number;
+  a >>>= 0;
+  b >>>= 0;
+  switch (op) {
+    case 0:
+      r = (a + b) >>> 0;
+      c.lzOp = LZ_ADD;
+      c.lzC = 0;
+      break;
+    case 1:
+      r = (a | b) >>> 0;
+      c.lzOp = LZ_LOGIC;
+      break;
+    case 2: {
+      const cin = c.getCF();
+      r = (a + b + cin) >>> 0;
+      c.lzOp = LZ_ADD;
+      c.lzC = cin;
+      break;
+    }
+    case 3: {
+      const cin = c.getCF();
+      r = (a - b - cin) >>> 0;
+      c.lzOp = LZ_SUB;
+      c.lzC = cin;
+      break;
+    }
+    case 4:
+      r = (a & b) >>> 0;
+      c.lzOp = LZ_LOGIC;
+      break;
+    case 6:
+      r = (a ^ b) >>> 0;
+      c.lzOp = LZ_LOGIC;
+      break;
+    default:
+      r = (a - b) >>> 0;
+      c.lzOp = LZ_SUB;
+      c.lzC = 0;
+      break;
+  }
+  c.lzA = a;
+  c.lzB = b;
+  c.lzR = r;
+  c.lzSize = 32;
+  return r | 0;
+}
+
 function logicFlags(c: Cpu, r: number, size: number): void {
   c.flags &= ~(CF | OF | AF);
   c.lzOp = LZ_LOGIC;
@@ -244,6 +294,26 @@ function incDec(c: Cpu, a: number, size: number, dec: boolean): number {
   c.lzR = r;
   c.lzSize = size;
   return r;
+}
+
+function incDec32(c: Cpu, a: number, dec: boolean): number {
+  if (c.lzOp !== LZ_NONE) c.flags = (c.flags & ~CF) | c.getCF();
+  a >>>= 0;
+  const r = (dec ? a - 1 : a + 1) >>> 0;
+  c.lzOp = dec ? LZ_DEC : LZ_INC;
+  c.lzA = a;
+  c.lzB = 1;
+  c.lzR = r;
+  c.lzSize = 32;
+  return r | 0;
+}
+
+/** Linear address of a 32-bit read-modify-write memory operand, checked for reading and writing. */
+function rmLin32(c: Cpu): number {
+  const lin = c.linW(c.eaSeg, c.eaOff, 4);
+  c.linR(c.eaSeg, c.eaOff, 4);
+  c.probeWrite(lin, 4);
+  return lin;
 }
 
 /** Group 2 shifts and rotates; returns the result (the operand unchanged when the count is 0). */
@@ -878,7 +948,21 @@ function execOp(c: Cpu, op: number): void {
       return;
     }
     case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39: {
-      decodeModrm(c);
+      const m = decodeModrm(c);
+      if (m >= 0xc0 && c.opSize32) {
+        const d = m & 7;
+        const v = alu32(c, op >> 3, regs[d], regs[(m >> 3) & 7]);
+        if (op !== 0x39) regs[d] = v;
+        return;
+      }
+      if (c.opSize32) {
+        if (op === 0x39) alu32(c, 7, c.read32(c.eaSeg, c.eaOff), regs[(m >> 3) & 7]);
+        else {
+          const lin = rmLin32(c);
+          c.writeLin32(lin, alu32(c, op >> 3, c.readLin32(lin), regs[(m >> 3) & 7]));
+        }
+        return;
+      }
       const size = opSize(c);
       const aop = op >> 3;
       const b = getReg(c, size, (c.modrm >> 3) & 7);
@@ -895,7 +979,13 @@ function execOp(c: Cpu, op: number): void {
       return;
     }
     case 0x03: case 0x0b: case 0x13: case 0x1b: case 0x23: case 0x2b: case 0x33: case 0x3b: {
-      decodeModrm(c);
+      const m = decodeModrm(c);
+      if (c.opSize32) {
+        const r = (m >> 3) & 7;
+        const v = alu32(c, op >> 3, regs[r], m >= 0xc0 ? regs[m & 7] : c.read32(c.eaSeg, c.eaOff));
+        if (op !== 0x3b) regs[r] = v;
+        return;
+      }
       const size = opSize(c);
       const aop = op >> 3;
       const r = (c.modrm >> 3) & 7;
@@ -910,6 +1000,11 @@ function execOp(c: Cpu, op: number): void {
       return;
     }
     case 0x05: case 0x0d: case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d: {
+      if (c.opSize32) {
+        const v = alu32(c, op >> 3, regs[EAX], c.fetch32());
+        if (op !== 0x3d) regs[EAX] = v;
+        return;
+      }
       const size = opSize(c);
       const aop = op >> 3;
       const v = alu(c, aop, getReg(c, size, EAX), immediate(c, size), size);
@@ -944,11 +1039,19 @@ function execOp(c: Cpu, op: number): void {
       bcd(c, op);
       return;
     case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47: {
+      if (c.opSize32) {
+        regs[op & 7] = incDec32(c, regs[op & 7], false);
+        return;
+      }
       const size = opSize(c);
       setReg(c, size, op & 7, incDec(c, getReg(c, size, op & 7), size, false));
       return;
     }
     case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f: {
+      if (c.opSize32) {
+        regs[op & 7] = incDec32(c, regs[op & 7], true);
+        return;
+      }
       const size = opSize(c);
       setReg(c, size, op & 7, incDec(c, getReg(c, size, op & 7), size, true));
       return;
@@ -1047,9 +1150,24 @@ function execOp(c: Cpu, op: number): void {
       return;
     }
     case 0x81: case 0x83: {
-      decodeModrm(c);
+      const m = decodeModrm(c);
+      const aop = (m >> 3) & 7;
+      if (c.opSize32) {
+        if (m >= 0xc0) {
+          const d = m & 7;
+          const v = alu32(c, aop, regs[d], op === 0x83 ? (c.fetch8() << 24) >> 24 : c.fetch32());
+          if (aop !== 7) regs[d] = v;
+        } else if (aop === 7) {
+          const a = c.read32(c.eaSeg, c.eaOff);
+          alu32(c, 7, a, op === 0x83 ? (c.fetch8() << 24) >> 24 : c.fetch32());
+        } else {
+          const lin = rmLin32(c);
+          const a = c.readLin32(lin);
+          c.writeLin32(lin, alu32(c, aop, a, op === 0x83 ? (c.fetch8() << 24) >> 24 : c.fetch32()));
+        }
+        return;
+      }
       const size = opSize(c);
-      const aop = (c.modrm >> 3) & 7;
       if (aop === 7) {
         const a = rmRead(c, size);
         alu(c, 7, a, op === 0x83 ? (c.fetch8() << 24) >> 24 : immediate(c, size), size);

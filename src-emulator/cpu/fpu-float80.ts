@@ -94,14 +94,32 @@ export function bitLength(m: bigint): number {
   }
   const d = Number(m);
   if (d !== Infinity) {
-    // Number() rounds, so the estimate may be one too high near a power of two: check with one shift.
-    let b = Math.floor(Math.log2(d)) + 1;
-    if (m >> BigInt(b - 1) === 0n) b--;
-    else if (m >> BigInt(b) !== 0n) b++;
+    // The double's exponent field gives the length; Number() rounds to nearest, so when it lands on a
+    // power of two m may lie just below it: one shift decides.
+    F64[0] = d;
+    const hi = U32[1];
+    let b = ((hi >>> 20) & 0x7ff) - 1022;
+    if ((hi & 0xfffff) === 0 && U32[0] === 0 && m >> big(b - 1) === 0n) b--;
     return b;
   }
   const s = m.toString(16);
   return (s.length - 1) * 4 + (32 - Math.clz32(parseInt(s[0], 16)));
+}
+
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+/** BigInt(i) and 2^i for small i, to spare conversions and shifts on the hot paths. */
+const BIG: bigint[] = [];
+const POW2: bigint[] = [];
+for (let i = 0; i <= 300; i++) {
+  BIG.push(BigInt(i));
+  POW2.push(1n << BigInt(i));
+}
+function big(i: number): bigint {
+  return i >= 0 && i <= 300 ? BIG[i] : BigInt(i);
+}
+function pow2(i: number): bigint {
+  return i <= 300 ? POW2[i] : 1n << BigInt(i);
 }
 
 /** Exponent of the least significant significand bit of a finite nonzero value (m = sig). */
@@ -173,7 +191,7 @@ export function roundValue(sign: number, m: bigint, e: number, fmt: Format, toRe
   let inexact = false;
   let up = false;
   if (sh <= 0) {
-    q = m << BigInt(-sh);
+    q = m << big(-sh);
   } else if (sh > n + 1) {
     // Everything is below half an ulp.
     q = 0n;
@@ -181,20 +199,19 @@ export function roundValue(sign: number, m: bigint, e: number, fmt: Format, toRe
     up = rc === 1 ? sign === 1 : rc === 2 ? sign === 0 : false;
     if (up) q = 1n;
   } else {
-    const bsh = BigInt(sh);
-    q = m >> bsh;
-    const rem = m - (q << bsh);
+    q = m >> big(sh);
+    const rem = BigInt.asUintN(sh, m);
     if (rem !== 0n) {
       inexact = true;
       if (rc === 0) {
-        const half = 1n << (bsh - 1n);
+        const half = pow2(sh - 1);
         up = rem > half || (rem === half && (q & 1n) === 1n);
       } else if (rc === 1) up = sign === 1;
       else if (rc === 2) up = sign === 0;
       if (up) q += 1n;
     }
   }
-  if (q >> BigInt(p) !== 0n) {
+  if (q >= POW2[p]) {
     q >>= 1n;
     lsb += 1;
   }
@@ -236,7 +253,7 @@ export function packExt(r: Rounded, bits = 0): F80 {
     // Denormal: the stored significand is the value in units of 2^-16445.
     return { se: r.sign << 15, sig: r.q << BigInt(r.lsb + 16445) };
   }
-  return { se: (r.sign << 15) | ((E + 16383) & 0x7fff), sig: (r.q << BigInt(64 - n)) & MASK64 };
+  return { se: (r.sign << 15) | ((E + 16383) & 0x7fff), sig: n === 64 ? r.q : r.q << BIG[64 - n] };
 }
 
 /** Rounds an exact value into a register under PC and RC; null when an unmasked exception suppresses it. */
@@ -244,7 +261,7 @@ export function roundToRegister(sign: number, m: bigint, e: number, fmt: Format,
   const r = roundValue(sign, m, e, fmt, true, ctx, bits);
   if (r === null) return null;
   // A normal result has exactly p significant bits.
-  return packExt(r, r.lsb + fmt.p - 1 >= fmt.emin && !r.inf && r.q !== 0n && r.q >> BigInt(fmt.p - 1) === 1n ? fmt.p : 0);
+  return packExt(r, !r.inf && r.q >= POW2[fmt.p - 1] ? fmt.p : 0);
 }
 
 // ---------------------------------------------------------------------------------------------
