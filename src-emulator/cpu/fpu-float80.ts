@@ -586,9 +586,17 @@ export function sqrt(a: F80, fmt: Format, ctx: FpCtx): F80 | null {
   if ((e - shift) & 1) shift += 1;
   m <<= BigInt(shift);
   e -= shift;
-  const r = isqrt(m);
-  const sticky = m - r * r !== 0n ? 1n : 0n;
-  return roundToRegister(0, (r << 1n) | sticky, e / 2 - 1, fmt, ctx);
+  // m < 2^142: a double estimate 2^-40 above the root is within 2^-80 after one Newton step, so
+  // the step lands on floor(sqrt(m)) or one above it (Newton never goes below from above).
+  let r = BigInt(Math.ceil(Math.sqrt(Number(m)) * (1 + 2 ** -40))) + 1n;
+  r = (r + m / r) >> 1n;
+  let sq = r * r;
+  while (sq > m) {
+    r -= 1n;
+    sq = r * r;
+  }
+  const sticky = m !== sq ? 1n : 0n;
+  return roundToRegister(0, (r << 1n) | sticky, e / 2 - 1, fmt, ctx, bitLength(r) + 1);
 }
 
 /**
