@@ -371,6 +371,24 @@ test('double-valued operands (the fast path) under PC 53/64 and every RC: bit-ex
   report('fast path', differential(cases, true));
 });
 
+test('fsqrt of 3000 positive operands (normal, denormal, exact squares) under every PC and RC: bit-exact with silicon', { skip }, () => {
+  const r = new Rng(4711);
+  const cases: Case[] = [];
+  for (let i = 0; i < 3000; i++) {
+    let a: F80;
+    const k = r.int(10);
+    if (k === 0) a = { se: 0, sig: r.u64() & 0x7fffffffffffffffn || 1n };
+    else if (k === 1) {
+      const root = BigInt(r.u32() | 1);
+      const sq = root * root;
+      const n = sq.toString(2).length;
+      a = { se: 0x3fff + r.int(200) - 100, sig: sq << BigInt(64 - n) };
+    } else a = { se: 1 + r.int(0x7ffe), sig: randomSig(r) };
+    cases.push({ op: 'fsqrt', cw: randomCw(r, true), a, b: a });
+  }
+  report('fsqrt', differential(cases, true));
+});
+
 test('sqrt, frndint, fscale, fprem, fprem1, fxtract, fchs, fabs: bit-exact with silicon', { skip }, () => {
   const cases = genBinary(['fsqrt', 'frndint', 'fscale', 'fprem', 'fprem1', 'fxtract', 'fchs', 'fabs'], 4000, 777);
   // FSCALE with a sensible scale factor half of the time.
