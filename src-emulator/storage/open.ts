@@ -90,6 +90,9 @@ function looksLikeVmdkDescriptor(head: Uint8Array): boolean {
 
 /** Opens an image (and its backing chain). The returned device is cached unless `cache: false`. */
 export function openImage(path: string, opts: OpenOptions = {}): DiskImage {
+  // qemu's names are accepted too: configs written by hand or imported often say 'vpc'.
+  const alias: Record<string, ImageFormat> = { vpc: 'vhd', file: 'raw', host_device: 'raw' };
+  if (opts.format && alias[opts.format]) opts = { ...opts, format: alias[opts.format] };
   const img = openChain(path, opts, [], 0, opts.readOnly ?? false);
   return opts.cache === false ? img : new BlockCache(img);
 }
