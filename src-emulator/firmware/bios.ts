@@ -164,7 +164,7 @@ export class BuiltinBios implements Device, BiosEnv {
           this.system.int14(r);
           return;
         case 0x15:
-          if (r.ah === 0xc2) this.mouse.handle(r);
+          if (r.ah === 0xc2) this.status = this.mouse.handle(r) ? 1 : 0;
           else this.status = this.system.int15(r) ? 1 : 0;
           return;
         case 0x16:
@@ -225,7 +225,7 @@ export class BuiltinBios implements Device, BiosEnv {
 
     this.disk.setDrives(this.options.drives());
     const floppies = this.disk.floppyCount();
-    let equipment = 0x0002 /* x87 */ | 0x0020 /* 80x25 colour */ | 0x0004 /* PS/2 mouse */;
+    let equipment = 0x0002 /* x87 */ | 0x0020 /* 80x25 colour */ | 0x0004; /* PS/2 mouse */
     if (floppies) equipment |= 0x0001 | ((floppies - 1) << 6);
     equipment |= serialPorts << 9;
     mem.write16(BDA.EQUIPMENT, equipment);
@@ -348,7 +348,16 @@ export class BuiltinBios implements Device, BiosEnv {
       mem.writeBytes(linux.cmdlineAddr, linux.cmdline);
       mem.writeBytes(linux.kernelAddr, linux.kernel);
       if (linux.initrd) mem.writeBytes(linux.initrdAddr, linux.initrd);
-      this.launch({ ss: linux.realSeg, sp: linux.stackPointer, ds: linux.realSeg, es: linux.realSeg, dx: 0, flags: 0x0002, cs: linux.realSeg + 0x20, ip: 0 });
+      this.launch({
+        ss: linux.realSeg,
+        sp: linux.stackPointer,
+        ds: linux.realSeg,
+        es: linux.realSeg,
+        dx: 0,
+        flags: 0x0002,
+        cs: linux.realSeg + 0x20,
+        ip: 0,
+      });
       this.bootedFrom = 'linux';
       return true;
     }
@@ -416,7 +425,16 @@ export class BuiltinBios implements Device, BiosEnv {
       status: this.status,
       romScanNext: this.romScanNext,
       vbeMode: this.video.vbeMode,
-      cdBoot: cd ? { cd: cd.cd, media: cd.boot.media, loadSegment: cd.boot.loadSegment, sectorCount: cd.boot.sectorCount, lba: cd.boot.lba, systemType: cd.boot.systemType } : null,
+      cdBoot: cd
+        ? {
+            cd: cd.cd,
+            media: cd.boot.media,
+            loadSegment: cd.boot.loadSegment,
+            sectorCount: cd.boot.sectorCount,
+            lba: cd.boot.lba,
+            systemType: cd.boot.systemType,
+          }
+        : null,
     };
   }
 
@@ -429,7 +447,12 @@ export class BuiltinBios implements Device, BiosEnv {
     const cd = state.cdBoot as { [k: string]: number } | null | undefined;
     this.disk.restore(
       this.options.drives(),
-      cd ? { cd: cd.cd, boot: { media: cd.media, loadSegment: cd.loadSegment, sectorCount: cd.sectorCount, lba: cd.lba, systemType: cd.systemType } } : null,
+      cd
+        ? {
+            cd: cd.cd,
+            boot: { media: cd.media, loadSegment: cd.loadSegment, sectorCount: cd.sectorCount, lba: cd.lba, systemType: cd.systemType },
+          }
+        : null,
     );
   }
 }

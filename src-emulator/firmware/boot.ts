@@ -12,7 +12,9 @@ export function mbrBootProblem(dev: BlockDevice, kind: 'disk' | 'floppy'): strin
   dev.read(0, s);
   if (s[510] !== 0x55 || s[511] !== 0xaa) {
     if (kind === 'floppy' && (s[0] === 0xeb || s[0] === 0xe9)) return null;
-    return kind === 'disk' ? 'no boot signature (0x55AA) in the MBR: no bootable partition or boot loader' : 'no boot signature (0x55AA) in the boot sector';
+    return kind === 'disk'
+      ? 'no boot signature (0x55AA) in the MBR: no bootable partition or boot loader'
+      : 'no boot signature (0x55AA) in the boot sector';
   }
   let code = 0;
   for (let i = 0; i < 440; i++) code |= s[i];

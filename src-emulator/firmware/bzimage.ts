@@ -47,7 +47,8 @@ export function parseBzImage(image: Uint8Array, file = 'kernel'): SetupHeader {
   if (!(loadFlags & LOADED_HIGH)) throw new KernelImageError(file, 'is a zImage (loaded low), not a bzImage');
   const setupSects = image[0x1f1] || 4;
   const setupBytes = (setupSects + 1) * 512;
-  if (setupBytes >= image.length) throw new KernelImageError(file, `truncated: setup of ${setupBytes} bytes but the file has ${image.length}`);
+  if (setupBytes >= image.length)
+    throw new KernelImageError(file, `truncated: setup of ${setupBytes} bytes but the file has ${image.length}`);
   return {
     setupSects,
     version,
@@ -104,17 +105,22 @@ export function layoutLinux(
   const kernel = image.subarray(hdr.setupBytes);
   const dv = new DataView(setup.buffer);
   const enc = new TextEncoder().encode(cmdlineText);
-  if (enc.length > hdr.cmdlineSize) throw new KernelImageError(file, `command line of ${enc.length} bytes exceeds the kernel's limit of ${hdr.cmdlineSize}`);
+  if (enc.length > hdr.cmdlineSize)
+    throw new KernelImageError(file, `command line of ${enc.length} bytes exceeds the kernel's limit of ${hdr.cmdlineSize}`);
   const cmdline = new Uint8Array(enc.length + 1);
   cmdline.set(enc);
-  if (kernelAddr + kernel.length > usableTop) throw new KernelImageError(file, `kernel of ${kernel.length} bytes does not fit in guest memory`);
+  if (kernelAddr + kernel.length > usableTop)
+    throw new KernelImageError(file, `kernel of ${kernel.length} bytes does not fit in guest memory`);
   let initrdAddr = 0;
   const initrdSize = initrd ? initrd.length : 0;
   if (initrd) {
     const max = Math.min(hdr.initrdAddrMax, usableTop - 1);
     initrdAddr = Math.floor((max + 1 - initrdSize) / 4096) * 4096;
     if (initrdAddr < kernelAddr + kernel.length) {
-      throw new KernelImageError(initrdFile, `initrd of ${initrdSize} bytes does not fit in guest memory below ${hex(max + 1)} (add memory)`);
+      throw new KernelImageError(
+        initrdFile,
+        `initrd of ${initrdSize} bytes does not fit in guest memory below ${hex(max + 1)} (add memory)`,
+      );
     }
   }
   setup[0x210] = TYPE_OF_LOADER;

@@ -124,7 +124,13 @@ export function readElTorito(dev: BlockDevice): ElToritoBoot | string {
   if (sum !== 0) return 'El Torito validation entry checksum is wrong';
   const entry = (o: number): ElToritoBoot => {
     const dv = new DataView(cat.buffer, o);
-    return { media: cat[o + 1] & 0x0f, loadSegment: dv.getUint16(2, true) || 0x07c0, systemType: cat[o + 4], sectorCount: dv.getUint16(6, true), lba: dv.getUint32(8, true) };
+    return {
+      media: cat[o + 1] & 0x0f,
+      loadSegment: dv.getUint16(2, true) || 0x07c0,
+      systemType: cat[o + 4],
+      sectorCount: dv.getUint16(6, true),
+      lba: dv.getUint32(8, true),
+    };
   };
   // Default entry first; then section entries for the x86 platform (hybrid ISOs put EFI there).
   if (cat[32] === 0x88 && cat[1] === 0) return entry(32);
@@ -162,13 +168,42 @@ export class DiskBios {
       const dev = s.device;
       if (s.kind === 'floppy') {
         const { geometry, type } = floppyGeometry(dev.size);
-        this.drives.push({ number: fd++, kind: 'floppy', device: dev, offset: 0, sectorSize: 512, total: Math.floor(dev.size / 512), geometry, floppyType: type });
+        this.drives.push({
+          number: fd++,
+          kind: 'floppy',
+          device: dev,
+          offset: 0,
+          sectorSize: 512,
+          total: Math.floor(dev.size / 512),
+          geometry,
+          floppyType: type,
+        });
       } else if (s.kind === 'disk') {
         const total = Math.floor(dev.size / 512);
-        this.drives.push({ number: hd++, kind: 'disk', device: dev, offset: 0, sectorSize: 512, total, geometry: hardDiskGeometry(total), channel: s.channel, unit: s.unit });
+        this.drives.push({
+          number: hd++,
+          kind: 'disk',
+          device: dev,
+          offset: 0,
+          sectorSize: 512,
+          total,
+          geometry: hardDiskGeometry(total),
+          channel: s.channel,
+          unit: s.unit,
+        });
       } else {
         const total = Math.floor(dev.size / CD_SECTOR);
-        this.drives.push({ number: cd++, kind: 'cdrom', device: dev, offset: 0, sectorSize: CD_SECTOR, total, geometry: { cylinders: 0, heads: 0, sectors: 0 }, channel: s.channel, unit: s.unit });
+        this.drives.push({
+          number: cd++,
+          kind: 'cdrom',
+          device: dev,
+          offset: 0,
+          sectorSize: CD_SECTOR,
+          total,
+          geometry: { cylinders: 0, heads: 0, sectors: 0 },
+          channel: s.channel,
+          unit: s.unit,
+        });
       }
     }
     this.updateBda();
@@ -180,7 +215,7 @@ export class DiskBios {
     // Equipment word: floppy present (bit 0) and count - 1 (bits 6-7), emulated drives included.
     const fd = this.floppyCount();
     let eq = mem.read16(BDA.EQUIPMENT) & ~0x00c1;
-    if (fd) eq |= 0x0001 | (Math.min(fd, 4) - 1) << 6;
+    if (fd) eq |= 0x0001 | ((Math.min(fd, 4) - 1) << 6);
     mem.write16(BDA.EQUIPMENT, eq);
   }
 
@@ -210,7 +245,17 @@ export class DiskBios {
     if (boot.media <= 3) {
       const sizes = [0, 1228800, 1474560, 2949120];
       const { geometry, type } = floppyGeometry(sizes[boot.media]);
-      drive = { number: 0, kind: 'floppy', device: cd.device, offset, sectorSize: 512, total: sizes[boot.media] / 512, geometry, floppyType: type, emulated: true };
+      drive = {
+        number: 0,
+        kind: 'floppy',
+        device: cd.device,
+        offset,
+        sectorSize: 512,
+        total: sizes[boot.media] / 512,
+        geometry,
+        floppyType: type,
+        emulated: true,
+      };
       for (const d of this.drives) if (d.kind === 'floppy') d.number++;
     } else {
       const sector0 = new Uint8Array(512);
@@ -223,7 +268,16 @@ export class DiskBios {
         total = Math.max(total, dv.getUint32(8, true) + dv.getUint32(12, true));
       }
       total = Math.min(total || Math.floor((cd.device.size - offset) / 512), Math.floor((cd.device.size - offset) / 512));
-      drive = { number: 0x80, kind: 'disk', device: cd.device, offset, sectorSize: 512, total, geometry: mbrGeometry(sector0, total), emulated: true };
+      drive = {
+        number: 0x80,
+        kind: 'disk',
+        device: cd.device,
+        offset,
+        sectorSize: 512,
+        total,
+        geometry: mbrGeometry(sector0, total),
+        emulated: true,
+      };
       for (const d of this.drives) if (d.kind === 'disk') d.number++;
     }
     this.drives.unshift(drive);
@@ -437,8 +491,14 @@ export class DiskBios {
     if (len >= 0x42) {
       dv.setUint16(30, 0xbedd, true);
       buf[32] = 0x24;
-      buf.set([...'ISA '].map((c) => c.charCodeAt(0)), 36);
-      buf.set([...(d.kind === 'cdrom' ? 'ATAPI   ' : 'ATA     ')].map((c) => c.charCodeAt(0)), 40);
+      buf.set(
+        [...'ISA '].map((c) => c.charCodeAt(0)),
+        36,
+      );
+      buf.set(
+        [...(d.kind === 'cdrom' ? 'ATAPI   ' : 'ATA     ')].map((c) => c.charCodeAt(0)),
+        40,
+      );
       const base = (d.channel ?? 0) === 0 ? 0x1f0 : 0x170;
       dv.setUint16(48, base, true);
       buf[56] = d.unit ?? 0;

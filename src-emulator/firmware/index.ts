@@ -61,7 +61,12 @@ async function read(files: FirmwareFiles, path: string, what: string): Promise<U
     return await files.readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const fault = code === 'ENOENT' ? `${what} not found` : code === 'EISDIR' ? `${what} is a directory` : `cannot read ${what} (${(e as Error).message})`;
+    const fault =
+      code === 'ENOENT'
+        ? `${what} not found`
+        : code === 'EISDIR'
+          ? `${what} is a directory`
+          : `cannot read ${what} (${(e as Error).message})`;
     throw new FirmwareError(path, fault);
   }
 }
@@ -86,7 +91,11 @@ export function fromMachineDrives(d: BiosDrives): BiosDriveSource[] {
   return out;
 }
 
-async function prepareLinux(config: MachineConfig, files: FirmwareFiles, usableTop: number): Promise<(LinuxLayout & { initrd: Uint8Array | null }) | null> {
+async function prepareLinux(
+  config: MachineConfig,
+  files: FirmwareFiles,
+  usableTop: number,
+): Promise<(LinuxLayout & { initrd: Uint8Array | null }) | null> {
   const k = config.kernel;
   if (!k) return null;
   const image = await read(files, k.kernelPath, 'kernel');
@@ -101,7 +110,11 @@ export interface InstalledFirmware {
   fwCfg?: FwCfg;
 }
 
-export async function installFirmware(machine: FirmwareMachine, config: MachineConfig, files: FirmwareFiles = nodeFiles): Promise<InstalledFirmware> {
+export async function installFirmware(
+  machine: FirmwareMachine,
+  config: MachineConfig,
+  files: FirmwareFiles = nodeFiles,
+): Promise<InstalledFirmware> {
   const ramBytes = machine.mem.ramBytes;
   if (config.firmware.kind === 'seabios') {
     const fw = config.firmware;
@@ -111,7 +124,8 @@ export async function installFirmware(machine: FirmwareMachine, config: MachineC
     }
     const vgaPath = fw.vgaBiosPath;
     const vgaBios = vgaPath ? await read(files, vgaPath, 'VGA BIOS') : null;
-    if (vgaBios && (vgaBios[0] !== 0x55 || vgaBios[1] !== 0xaa)) throw new FirmwareError(vgaPath!, 'not an option ROM (no 0x55AA signature)');
+    if (vgaBios && (vgaBios[0] !== 0x55 || vgaBios[1] !== 0xaa))
+      throw new FirmwareError(vgaPath!, 'not an option ROM (no 0x55AA signature)');
     let linuxbootRom: Uint8Array | null = null;
     if (config.kernel) {
       for (const p of LINUXBOOT_ROM_PATHS) {
@@ -128,7 +142,13 @@ export async function installFirmware(machine: FirmwareMachine, config: MachineC
     machine.loadBios(bios);
     const fwCfg = new FwCfg(machine.io, machine.mem);
     machine.addDevice?.(fwCfg);
-    configureFwCfg(fwCfg, config, ramBytes, { bios, vgaBios, vgaBiosName: vgaPath ? vgaPath.split('/').pop()! : 'vgabios.bin', linuxbootRom }, linux);
+    configureFwCfg(
+      fwCfg,
+      config,
+      ramBytes,
+      { bios, vgaBios, vgaBiosName: vgaPath ? vgaPath.split('/').pop()! : 'vgabios.bin', linuxbootRom },
+      linux,
+    );
     writeCmosBootOrder(machine.io, config.bootOrder);
     return { kind: 'seabios', fwCfg };
   }

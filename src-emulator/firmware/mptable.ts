@@ -27,7 +27,15 @@ export function buildMpTables(configAddr: number, pciInterrupts: PciInterrupt[])
   entries.push(bus(PCI_BUS, 'PCI'));
   entries.push(bus(ISA_BUS, 'ISA'));
   entries.push([2, IOAPIC_ID, 0x11, 0x01, ...u32(IOAPIC_BASE)]);
-  const ioint = (type: number, flags: number, srcBus: number, srcIrq: number, pin: number) => [3, type, ...u16(flags), srcBus, srcIrq, IOAPIC_ID, pin];
+  const ioint = (type: number, flags: number, srcBus: number, srcIrq: number, pin: number) => [
+    3,
+    type,
+    ...u16(flags),
+    srcBus,
+    srcIrq,
+    IOAPIC_ID,
+    pin,
+  ];
   // ExtINT from the 8259 on pin 0, ISA IRQs identity-mapped except IRQ0 -> pin 2.
   entries.push(ioint(3, 0, ISA_BUS, 0, 0));
   for (let irq = 0; irq < 16; irq++) {
@@ -48,17 +56,29 @@ export function buildMpTables(configAddr: number, pciInterrupts: PciInterrupt[])
   const body = entries.flat();
   const config = new Uint8Array(44 + body.length);
   const dv = new DataView(config.buffer);
-  config.set([...'PCMP'].map((c) => c.charCodeAt(0)), 0);
+  config.set(
+    [...'PCMP'].map((c) => c.charCodeAt(0)),
+    0,
+  );
   dv.setUint16(4, config.length, true);
   config[6] = 4;
-  config.set([...'BOXWOOD '].map((c) => c.charCodeAt(0)), 8);
-  config.set([...'PC i440FX   '].map((c) => c.charCodeAt(0)), 16);
+  config.set(
+    [...'BOXWOOD '].map((c) => c.charCodeAt(0)),
+    8,
+  );
+  config.set(
+    [...'PC i440FX   '].map((c) => c.charCodeAt(0)),
+    16,
+  );
   dv.setUint16(34, entries.length, true);
   dv.setUint32(36, LAPIC_BASE, true);
   config.set(body, 44);
   fixChecksum(config, 7);
   const floating = new Uint8Array(16);
-  floating.set([...'_MP_'].map((c) => c.charCodeAt(0)), 0);
+  floating.set(
+    [...'_MP_'].map((c) => c.charCodeAt(0)),
+    0,
+  );
   new DataView(floating.buffer).setUint32(4, configAddr, true);
   floating[8] = 1;
   floating[9] = 4;

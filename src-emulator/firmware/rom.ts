@@ -246,7 +246,10 @@ export function buildBiosRom(): BiosRom {
   // Reset vector: jmp far F000:post; then the BIOS date and model byte where DOS-era software looks.
   const post = a.addr('post');
   image.set([0xea, post & 0xff, post >> 8, ROM_SEGMENT & 0xff, ROM_SEGMENT >> 8], 0xfff0);
-  image.set([...'01/01/26'].map((c) => c.charCodeAt(0)), 0xfff5);
+  image.set(
+    [...'01/01/26'].map((c) => c.charCodeAt(0)),
+    0xfff5,
+  );
   image[0xfffe] = 0xfc;
 
   return {

@@ -45,7 +45,8 @@ export function configureFwCfg(
   fw.addFile('etc/table-loader', buildTableLoader(acpi, 'etc/acpi/tables', 'etc/acpi/rsdp'));
   if (files.vgaBios) fw.addFile(`vgaroms/${files.vgaBiosName}`, files.vgaBios);
   if (linux) {
-    if (!files.linuxbootRom) throw new Error('direct kernel boot through SeaBIOS needs QEMU\'s linuxboot_dma.bin (package qemu-system-data); not found');
+    if (!files.linuxbootRom)
+      throw new Error("direct kernel boot through SeaBIOS needs QEMU's linuxboot_dma.bin (package qemu-system-data); not found");
     fw.addFile('genroms/linuxboot_dma.bin', files.linuxbootRom);
     fw.addU32(FwCfgKey.SETUP_ADDR, linux.realBase);
     fw.addU32(FwCfgKey.SETUP_SIZE, linux.setup.length);

@@ -165,12 +165,18 @@ export function buildSmbios(tableAddr: number, opts: SmbiosOptions): { entry: Ui
   const maxSize = Math.max(...encoded.map((e) => e.length));
   const entry = new Uint8Array(31);
   const dv = new DataView(entry.buffer);
-  entry.set([...'_SM_'].map((c) => c.charCodeAt(0)), 0);
+  entry.set(
+    [...'_SM_'].map((c) => c.charCodeAt(0)),
+    0,
+  );
   entry[5] = 0x1f;
   entry[6] = 2;
   entry[7] = 4;
   dv.setUint16(8, maxSize, true);
-  entry.set([...'_DMI_'].map((c) => c.charCodeAt(0)), 16);
+  entry.set(
+    [...'_DMI_'].map((c) => c.charCodeAt(0)),
+    16,
+  );
   dv.setUint16(22, table.length, true);
   dv.setUint32(24, tableAddr, true);
   dv.setUint16(28, structs.length, true);

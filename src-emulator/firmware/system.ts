@@ -39,7 +39,7 @@ export class SystemBios {
   private cmosBcd(reg: number): number {
     const v = this.cmos(reg);
     if (this.bcd()) return v;
-    return ((Math.floor(v / 10) % 10) << 4) | v % 10;
+    return ((Math.floor(v / 10) % 10) << 4) | (v % 10);
   }
   private toCmos(bcdValue: number): number {
     if (this.bcd()) return bcdValue;
@@ -122,7 +122,7 @@ export class SystemBios {
     const ah = r.ah;
     switch (ah) {
       case 0x24:
-        return this.a20(r), false;
+        return (this.a20(r), false);
       case 0x4f:
         r.cf = true; // process the scancode unchanged
         return false;
@@ -361,7 +361,7 @@ export class SystemBios {
         for (let df = 0; df < 256; df++) {
           const id = pciRead(io, 0, df, 0, 4) >>> 0;
           if (id === 0xffffffff) continue;
-          const match = r.al === 0x02 ? id === (((r.cx << 16) | r.dx) >>> 0) : (pciRead(io, 0, df, 8, 4) >>> 8) === (r.ecx & 0xffffff);
+          const match = r.al === 0x02 ? id === ((r.cx << 16) | r.dx) >>> 0 : pciRead(io, 0, df, 8, 4) >>> 8 === (r.ecx & 0xffffff);
           if (match && index-- === 0) {
             r.bh = 0;
             r.bl = df;

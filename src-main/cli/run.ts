@@ -64,7 +64,24 @@ export interface RunOptions {
   deterministic: boolean;
 }
 
-const VALUE_FLAGS = ['--memory', '--kernel', '--initrd', '--append', '--serial', '--cdrom', '--hda', '--hdb', '--fda', '--boot', '--firmware', '--vga-bios', '--until', '--timeout', '--screen-text', '--screenshot'];
+const VALUE_FLAGS = [
+  '--memory',
+  '--kernel',
+  '--initrd',
+  '--append',
+  '--serial',
+  '--cdrom',
+  '--hda',
+  '--hdb',
+  '--fda',
+  '--boot',
+  '--firmware',
+  '--vga-bios',
+  '--until',
+  '--timeout',
+  '--screen-text',
+  '--screenshot',
+];
 
 export function parseRunArgs(args: string[]): RunOptions {
   const o: RunOptions = { memory: 128, serial: { kind: 'stdio' }, firmware: { kind: 'builtin' }, deterministic: false };
@@ -122,7 +139,8 @@ export function parseRunArgs(args: string[]): RunOptions {
       case '--boot': {
         const map: Record<string, DiskKind> = { c: 'disk', d: 'cdrom', a: 'floppy' };
         const letters = value.replace(/^order=/, '').split('');
-        if (!letters.length || letters.some((l) => !map[l])) throw new UsageError(`--boot: '${value}' is not made of c (disk), d (CD-ROM) and a (floppy)`);
+        if (!letters.length || letters.some((l) => !map[l]))
+          throw new UsageError(`--boot: '${value}' is not made of c (disk), d (CD-ROM) and a (floppy)`);
         o.boot = [...new Set(letters.map((l) => map[l]))];
         break;
       }
@@ -153,7 +171,8 @@ export function parseRunArgs(args: string[]): RunOptions {
     }
   }
   if (o.initrd && !o.kernel) throw new UsageError('--initrd needs --kernel');
-  if (o.vgaBios && o.firmware.kind !== 'seabios') throw new UsageError('--vga-bios needs --firmware seabios:PATH (the built-in BIOS has its own video services)');
+  if (o.vgaBios && o.firmware.kind !== 'seabios')
+    throw new UsageError('--vga-bios needs --firmware seabios:PATH (the built-in BIOS has its own video services)');
   if (o.append !== undefined && !o.kernel) throw new UsageError('--append needs --kernel');
   if (!o.kernel && !o.cdrom && !o.hda && !o.hdb && !o.fda) throw new UsageError('nothing to boot: give --kernel, --cdrom, --hda or --fda');
   return o;
@@ -197,7 +216,8 @@ export function validateInputs(o: RunOptions, config: MachineConfig): void {
     checkFile(o.firmware.path, 'SeaBIOS image');
     if (o.vgaBios) checkFile(o.vgaBios, 'VGA BIOS');
   }
-  for (const d of config.disks) checkFile(d.path!, d.kind === 'cdrom' ? 'CD-ROM image' : d.kind === 'floppy' ? 'floppy image' : 'disk image');
+  for (const d of config.disks)
+    checkFile(d.path!, d.kind === 'cdrom' ? 'CD-ROM image' : d.kind === 'floppy' ? 'floppy image' : 'disk image');
   if (o.kernel) return;
   // Without a kernel, something in the boot order must be bootable; report the first fault.
   const problems: string[] = [];
@@ -235,9 +255,15 @@ export async function main(args: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    const msg = e instanceof UsageError ? e.message : e instanceof KernelImageError || e instanceof FirmwareError || e instanceof DiskError ? e.message : String((e as Error).message ?? e);
+    const msg =
+      e instanceof UsageError
+        ? e.message
+        : e instanceof KernelImageError || e instanceof FirmwareError || e instanceof DiskError
+          ? e.message
+          : String((e as Error).message ?? e);
     process.stderr.write(`boxwood run: ${msg}\n`);
-    if (e instanceof UsageError && /unknown option|needs a value|is not/.test(e.message)) process.stderr.write('(boxwood run --help lists the options)\n');
+    if (e instanceof UsageError && /unknown option|needs a value|is not/.test(e.message))
+      process.stderr.write('(boxwood run --help lists the options)\n');
     return 2;
   }
 
@@ -312,7 +338,9 @@ export async function main(args: string[]): Promise<number> {
 
   if (found) return 0;
   if (timedOut) {
-    process.stderr.write(`\nboxwood run: timed out after ${o.timeout} s${until ? ` waiting for '${until}'` : ''}; last screen:\n${lastScreen(m)}\n`);
+    process.stderr.write(
+      `\nboxwood run: timed out after ${o.timeout} s${until ? ` waiting for '${until}'` : ''}; last screen:\n${lastScreen(m)}\n`,
+    );
     return 1;
   }
   if (until) {

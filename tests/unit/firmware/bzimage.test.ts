@@ -4,7 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBzImage, layoutLinux, KernelImageError, CAN_USE_HEAP, TYPE_OF_LOADER } from '../../../src-emulator/firmware/bzimage';
 
-function synthetic(opts: { version?: number; loadFlags?: number; setupSects?: number; kernelBytes?: number; initrdMax?: number; cmdlineSize?: number } = {}): Uint8Array {
+function synthetic(
+  opts: { version?: number; loadFlags?: number; setupSects?: number; kernelBytes?: number; initrdMax?: number; cmdlineSize?: number } = {},
+): Uint8Array {
   const setupSects = opts.setupSects ?? 4;
   const img = new Uint8Array((setupSects + 1) * 512 + (opts.kernelBytes ?? 4096));
   const dv = new DataView(img.buffer);
@@ -36,7 +38,10 @@ test('setup_sects of 0 means 4', () => {
 });
 
 test('rejects what is not a bzImage with a message naming the file', () => {
-  assert.throws(() => parseBzImage(new Uint8Array(100), '/x/initrd.gz'), (e: Error) => e instanceof KernelImageError && /\/x\/initrd\.gz: not a Linux bzImage/.test(e.message));
+  assert.throws(
+    () => parseBzImage(new Uint8Array(100), '/x/initrd.gz'),
+    (e: Error) => e instanceof KernelImageError && /\/x\/initrd\.gz: not a Linux bzImage/.test(e.message),
+  );
   const elf = new Uint8Array(0x1000);
   elf.set([0x7f, 0x45, 0x4c, 0x46]);
   assert.throws(() => parseBzImage(elf, 'vmlinux'), /vmlinux: is an ELF file/);
@@ -69,8 +74,14 @@ test('layout: setup header patched, initrd page-aligned below initrd_addr_max an
 });
 
 test('layout: too-long command line and an initrd that does not fit are clear errors', () => {
-  assert.throws(() => layoutLinux(synthetic({ cmdlineSize: 8 }), 'k', 0x1000000, 'console=ttyS0', null), /k: command line of 13 bytes exceeds/);
-  assert.throws(() => layoutLinux(synthetic(), 'k', 0x200000, '', new Uint8Array(0x200000), 'big.img'), /big\.img: initrd of 2097152 bytes does not fit/);
+  assert.throws(
+    () => layoutLinux(synthetic({ cmdlineSize: 8 }), 'k', 0x1000000, 'console=ttyS0', null),
+    /k: command line of 13 bytes exceeds/,
+  );
+  assert.throws(
+    () => layoutLinux(synthetic(), 'k', 0x200000, '', new Uint8Array(0x200000), 'big.img'),
+    /big\.img: initrd of 2097152 bytes does not fit/,
+  );
 });
 
 const cache = process.env.BOXWOOD_GUEST_CACHE ?? join(process.cwd(), '.cache/guests');

@@ -49,7 +49,10 @@ test('file directory is big-endian, sorted by name, and selects the file', () =>
 
 test('DMA: select + read into guest memory, skip, and completion clears control', () => {
   const { io, mem, fw } = setup();
-  const key = fw.addFile('etc/blob', Uint8Array.from({ length: 100 }, (_, i) => i));
+  const key = fw.addFile(
+    'etc/blob',
+    Uint8Array.from({ length: 100 }, (_, i) => i),
+  );
   const ctl = 0x1000;
   const dst = 0x2000;
   const writeCtl = (control: number, length: number, addr: number) => {

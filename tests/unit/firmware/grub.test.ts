@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { defaultMachineConfig, type MachineConfig } from '../../../src-emulator/machine/config';
 import { bootMachine, runUntil, SEABIOS, VGABIOS } from './support';
 
-const hasGrub = spawnSync('grub-mkrescue', ['--version']).status === 0 && existsSync('/usr/lib/grub/i386-pc') && spawnSync('xorriso', ['-version']).status === 0;
+const hasGrub =
+  spawnSync('grub-mkrescue', ['--version']).status === 0 &&
+  existsSync('/usr/lib/grub/i386-pc') &&
+  spawnSync('xorriso', ['-version']).status === 0;
 const SKIP = hasGrub ? false : 'needs grub-mkrescue with grub-pc-bin, and xorriso (apt-get install grub-pc-bin grub-common xorriso mtools)';
 
 const GRUB_CFG = `serial --unit=0 --speed=115200
@@ -41,11 +44,19 @@ function grubIso(dir: string): string {
   return iso;
 }
 
-async function bootGrub(firmware: MachineConfig['firmware']): Promise<{ serial: string; pm1: number[]; off: boolean; mode: { kind: string; width: number; height: number } | undefined }> {
+async function bootGrub(
+  firmware: MachineConfig['firmware'],
+): Promise<{ serial: string; pm1: number[]; off: boolean; mode: { kind: string; width: number; height: number } | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'boxwood-grub-'));
   try {
     const iso = grubIso(dir);
-    const config = defaultMachineConfig({ memoryMiB: 128, deterministic: true, firmware, bootOrder: ['cdrom'], disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }] });
+    const config = defaultMachineConfig({
+      memoryMiB: 128,
+      deterministic: true,
+      firmware,
+      bootOrder: ['cdrom'],
+      disks: [{ kind: 'cdrom', path: iso, channel: 1, unit: 0 }],
+    });
     const { m, serial } = await bootMachine(config);
     const pm1: number[] = [];
     const out16 = m.io.out16.bind(m.io);
@@ -77,10 +88,17 @@ test('GRUB boots from CD through the built-in BIOS, sees our E820 map and halts 
   assert.deepEqual(r.pm1, [0x2000]);
 });
 
-test('GRUB boots through SeaBIOS and halts via the ACPI tables SeaBIOS loaded from fw_cfg', { skip: SKIP || (existsSync(SEABIOS) ? false : 'needs seabios') }, async () => {
-  const r = await bootGrub({ kind: 'seabios', biosPath: SEABIOS, vgaBiosPath: VGABIOS });
-  assert.match(r.serial, /GRUB-BOXWOOD-OK/);
-  assert.match(r.serial, /GRUB-GFX-OK/);
-  assert.ok(r.off, 'machine powered off');
-  assert.deepEqual(r.pm1.filter((v) => v & 0x2000), [0x2000]);
-});
+test(
+  'GRUB boots through SeaBIOS and halts via the ACPI tables SeaBIOS loaded from fw_cfg',
+  { skip: SKIP || (existsSync(SEABIOS) ? false : 'needs seabios') },
+  async () => {
+    const r = await bootGrub({ kind: 'seabios', biosPath: SEABIOS, vgaBiosPath: VGABIOS });
+    assert.match(r.serial, /GRUB-BOXWOOD-OK/);
+    assert.match(r.serial, /GRUB-GFX-OK/);
+    assert.ok(r.off, 'machine powered off');
+    assert.deepEqual(
+      r.pm1.filter((v) => v & 0x2000),
+      [0x2000],
+    );
+  },
+);

@@ -21,12 +21,22 @@ test('every service vector points at a stub that traps with its own number on TR
   for (const v of SERVICE_VECTORS) {
     const o = rom.vectors[v];
     const stub = [...rom.image.subarray(o, o + 11)];
-    assert.deepEqual(stub, [0x50, 0x52, 0xba, TRAP_PORT & 0xff, TRAP_PORT >> 8, 0xb0, v, 0xee, 0xec, 0x84, 0xc0], `vector ${v.toString(16)}`);
+    assert.deepEqual(
+      stub,
+      [0x50, 0x52, 0xba, TRAP_PORT & 0xff, TRAP_PORT >> 8, 0xb0, v, 0xee, 0xec, 0x84, 0xc0],
+      `vector ${v.toString(16)}`,
+    );
   }
   // Unused vectors land on an IRET; IRQ vectors have their own handlers.
   assert.equal(rom.image[rom.vectors[0x00]], 0xcf);
   for (const v of [0x08, 0x09, 0x0a, 0x0f, 0x70, 0x77]) assert.notEqual(rom.image[rom.vectors[v]], 0xcf);
   // Fonts at the traditional places.
-  assert.ok(rom.image.subarray(RomOffset.FONT_8X16 + 0x41 * 16, RomOffset.FONT_8X16 + 0x42 * 16).some((b) => b !== 0), 'glyph A');
-  assert.deepEqual([...rom.image.subarray(RomOffset.FONT_8X8, RomOffset.FONT_8X8 + 8 * 128)], [...rom.image.subarray(RomOffset.FONT_8X8_FULL, RomOffset.FONT_8X8_FULL + 8 * 128)]);
+  assert.ok(
+    rom.image.subarray(RomOffset.FONT_8X16 + 0x41 * 16, RomOffset.FONT_8X16 + 0x42 * 16).some((b) => b !== 0),
+    'glyph A',
+  );
+  assert.deepEqual(
+    [...rom.image.subarray(RomOffset.FONT_8X8, RomOffset.FONT_8X8 + 8 * 128)],
+    [...rom.image.subarray(RomOffset.FONT_8X8_FULL, RomOffset.FONT_8X8_FULL + 8 * 128)],
+  );
 });

@@ -16,7 +16,41 @@ function run(args: string[], timeoutMs = 60000) {
 }
 
 test('parses the flags of the issue', () => {
-  const o = parseRunArgs(['--memory', '256', '--kernel', 'k', '--initrd', 'i', '--append', 'console=ttyS0 quiet', '--serial', 'file:/tmp/s.txt', '--boot', 'dc', '--firmware', 'seabios:/x/bios.bin', '--vga-bios', '/x/vga.bin', '--until', 'login:', '--timeout', '30', '--screen-text', 's.txt', '--screenshot', 's.png', '--deterministic', '--cdrom', 'c.iso', '--hda', 'a.img', '--hdb', 'b.img', '--fda', 'f.img']);
+  const o = parseRunArgs([
+    '--memory',
+    '256',
+    '--kernel',
+    'k',
+    '--initrd',
+    'i',
+    '--append',
+    'console=ttyS0 quiet',
+    '--serial',
+    'file:/tmp/s.txt',
+    '--boot',
+    'dc',
+    '--firmware',
+    'seabios:/x/bios.bin',
+    '--vga-bios',
+    '/x/vga.bin',
+    '--until',
+    'login:',
+    '--timeout',
+    '30',
+    '--screen-text',
+    's.txt',
+    '--screenshot',
+    's.png',
+    '--deterministic',
+    '--cdrom',
+    'c.iso',
+    '--hda',
+    'a.img',
+    '--hdb',
+    'b.img',
+    '--fda',
+    'f.img',
+  ]);
   assert.equal(o.memory, 256);
   assert.deepEqual(o.serial, { kind: 'file', path: '/tmp/s.txt' });
   assert.deepEqual(o.boot, ['cdrom', 'disk']);
@@ -80,27 +114,31 @@ test('bad input: one line naming the file and the fault, exit 2', () => {
   }
 });
 
-test('--until exits 0 when the text appears; --timeout exits 1 with the last screen; screen files written', { skip: hasNasm ? false : 'nasm not installed' }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-cli-'));
-  try {
-    const img = join(dir, 'disk.img');
-    writeFileSync(img, diskImage(assemble(dir, PROGRAM)));
-    const screen = join(dir, 'screen.txt');
-    const png = join(dir, 'screen.png');
-    let r = run(['--hda', img, '--deterministic', '--until', 'WAIT', '--timeout', '60', '--screen-text', screen, '--screenshot', png]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /S1 S2 S63 \d WAIT/);
-    assert.match(readFileSync(screen, 'utf8'), /HELLO FROM MBR/);
-    assert.ok(existsSync(png));
-    assert.deepEqual([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-    r = run(['--hda', img, '--serial', 'none', '--until', 'NEVER-APPEARS', '--timeout', '2']);
-    assert.equal(r.code, 1);
-    assert.equal(r.stdout, '');
-    assert.match(r.stderr, /timed out after 2 s waiting for 'NEVER-APPEARS'; last screen:\n[\s\S]*HELLO FROM MBR/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  '--until exits 0 when the text appears; --timeout exits 1 with the last screen; screen files written',
+  { skip: hasNasm ? false : 'nasm not installed' },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-cli-'));
+    try {
+      const img = join(dir, 'disk.img');
+      writeFileSync(img, diskImage(assemble(dir, PROGRAM)));
+      const screen = join(dir, 'screen.txt');
+      const png = join(dir, 'screen.png');
+      let r = run(['--hda', img, '--deterministic', '--until', 'WAIT', '--timeout', '60', '--screen-text', screen, '--screenshot', png]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /S1 S2 S63 \d WAIT/);
+      assert.match(readFileSync(screen, 'utf8'), /HELLO FROM MBR/);
+      assert.ok(existsSync(png));
+      assert.deepEqual([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      r = run(['--hda', img, '--serial', 'none', '--until', 'NEVER-APPEARS', '--timeout', '2']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /timed out after 2 s waiting for 'NEVER-APPEARS'; last screen:\n[\s\S]*HELLO FROM MBR/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 const ECHO_PROGRAM = `
 bits 16
@@ -130,17 +168,25 @@ times 510-($-$$) db 0
 dw 0xaa55
 `;
 
-test('--serial stdio: stdin feeds COM1; a debug-exit without --until gives QEMU\'s exit code', { skip: hasNasm ? false : 'nasm not installed' }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-cli-'));
-  try {
-    const img = join(dir, 'echo.img');
-    const disk = new Uint8Array(1024 * 1024);
-    disk.set(assemble(dir, ECHO_PROGRAM));
-    writeFileSync(img, disk);
-    const r = spawnSync(process.execPath, [BIN, 'run', '--hda', img, '--timeout', '60'], { encoding: 'utf8', timeout: 60000, input: 'x' });
-    assert.equal(r.stdout, 'GOT x');
-    assert.equal(r.status, (0x10 << 1) | 1);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  "--serial stdio: stdin feeds COM1; a debug-exit without --until gives QEMU's exit code",
+  { skip: hasNasm ? false : 'nasm not installed' },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-cli-'));
+    try {
+      const img = join(dir, 'echo.img');
+      const disk = new Uint8Array(1024 * 1024);
+      disk.set(assemble(dir, ECHO_PROGRAM));
+      writeFileSync(img, disk);
+      const r = spawnSync(process.execPath, [BIN, 'run', '--hda', img, '--timeout', '60'], {
+        encoding: 'utf8',
+        timeout: 60000,
+        input: 'x',
+      });
+      assert.equal(r.stdout, 'GOT x');
+      assert.equal(r.status, (0x10 << 1) | 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

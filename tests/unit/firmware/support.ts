@@ -172,7 +172,6 @@ export function runUntil(m: Machine, cond: () => boolean, virtualSeconds = 120):
   if (process.env.BOXWOOD_TEST_TIMING) process.stderr.write(`[runUntil] virtual ${(m.clock.now() / 1e9).toFixed(3)} s, cond ${cond()}\n`);
 }
 
-
 /** Booted as an El Torito no-emulation image: reads the ISO's volume descriptor through INT 13h 42h
  * and checks INT 13h 4B01h, then reports on COM1 and exits through isa-debug-exit. */
 export const CD_PROGRAM = `

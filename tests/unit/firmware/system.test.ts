@@ -202,24 +202,33 @@ times 510-($-$$) db 0
 dw 0xaa55
 `;
 
-test('APM 1.2 installation check and set power state off (5307h) power the machine off', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-sys-'));
-  try {
-    const img = join(dir, 'disk.img');
-    const disk = new Uint8Array(1024 * 1024);
-    disk.set(assemble(dir, APM_OFF));
-    writeFileSync(img, disk);
-    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
-    const { m } = await bootMachine(config);
-    const events: string[] = [];
-    m.on('poweroff', () => events.push('poweroff'));
-    runUntil(m, () => m.state === 'off');
-    assert.deepEqual(events, ['poweroff']);
-    assert.equal(m.exitCode, null);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'APM 1.2 installation check and set power state off (5307h) power the machine off',
+  { skip: hasNasm ? false : 'nasm not installed' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-sys-'));
+    try {
+      const img = join(dir, 'disk.img');
+      const disk = new Uint8Array(1024 * 1024);
+      disk.set(assemble(dir, APM_OFF));
+      writeFileSync(img, disk);
+      const config = defaultMachineConfig({
+        memoryMiB: 16,
+        deterministic: true,
+        bootOrder: ['disk'],
+        disks: [{ kind: 'disk', path: img }],
+      });
+      const { m } = await bootMachine(config);
+      const events: string[] = [];
+      m.on('poweroff', () => events.push('poweroff'));
+      runUntil(m, () => m.state === 'off');
+      assert.deepEqual(events, ['poweroff']);
+      assert.equal(m.exitCode, null);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 const MOUSE_PROGRAM = `
 bits 16
@@ -233,6 +242,17 @@ org 0x7c00
   sti
   mov ax, 0xc205
   mov bh, 3
+  int 0x15
+  jc fail
+  mov ax, 0xc201
+  int 0x15
+  jc fail
+  mov al, bl
+  call hex
+  mov al, bh
+  call hex
+  mov ax, 0xc202
+  mov bh, 5
   int 0x15
   jc fail
   mov ax, 0xc204
@@ -293,25 +313,34 @@ times 510-($-$$) db 0
 dw 0xaa55
 `;
 
-test('PS/2 mouse BIOS (INT 15h C2h): the installed handler gets status, X and Y from IRQ12', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-sys-'));
-  try {
-    const img = join(dir, 'disk.img');
-    const disk = new Uint8Array(1024 * 1024);
-    disk.set(assemble(dir, MOUSE_PROGRAM));
-    writeFileSync(img, disk);
-    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
-    const { m, serial } = await bootMachine(config);
-    runUntil(m, () => serial().endsWith('+'));
-    assert.equal(serial(), '00+');
-    // Right 5, down 3 (PS/2 Y grows upwards), left button.
-    m.mouse.move(5, 3, 1);
-    runUntil(m, () => serial().length >= 10);
-    assert.equal(serial(), '00+ 2905FD');
-    m.mouse.move(-2, -1, 0);
-    runUntil(m, () => serial().length >= 17);
-    assert.equal(serial(), '00+ 2905FD 18FE01');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'PS/2 mouse BIOS (INT 15h C2h): reset, rate, type, then the installed handler gets status, X and Y from IRQ12',
+  { skip: hasNasm ? false : 'nasm not installed' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-sys-'));
+    try {
+      const img = join(dir, 'disk.img');
+      const disk = new Uint8Array(1024 * 1024);
+      disk.set(assemble(dir, MOUSE_PROGRAM));
+      writeFileSync(img, disk);
+      const config = defaultMachineConfig({
+        memoryMiB: 16,
+        deterministic: true,
+        bootOrder: ['disk'],
+        disks: [{ kind: 'disk', path: img }],
+      });
+      const { m, serial } = await bootMachine(config);
+      runUntil(m, () => serial().endsWith('+'));
+      assert.equal(serial(), 'AA0000+');
+      // Right 5, down 3 (PS/2 Y grows upwards), left button.
+      m.mouse.move(5, 3, 1);
+      runUntil(m, () => serial().length >= 14);
+      assert.equal(serial(), 'AA0000+ 2905FD');
+      m.mouse.move(-2, -1, 0);
+      runUntil(m, () => serial().length >= 21);
+      assert.equal(serial(), 'AA0000+ 2905FD 18FE01');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -98,35 +98,42 @@ test('DSDT holds \\_S5 as a 4-element package and a PNP0C0C power button', () =>
 
 const hasIasl = spawnSync('iasl', ['-v']).status === 0;
 
-test('iasl (acpica-tools) disassembles and recompiles our DSDT without errors', { skip: hasIasl ? false : 'iasl not installed (apt-get install acpica-tools)' }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-acpi-'));
-  try {
-    const b = buildAcpi(0x7ff0000, { serialPorts: 2 });
-    for (const s of ['DSDT', 'FACP', 'APIC', 'RSDT'] as const) {
-      const off = b.offsets[s];
-      writeFileSync(join(dir, `${s}.dat`), b.tables.subarray(off, off + u32(b.tables, off + 4)));
-      const out = execFileSync('iasl', ['-d', `${s}.dat`], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      assert.doesNotMatch(out, /error/i, `${s}: ${out}`);
+test(
+  'iasl (acpica-tools) disassembles and recompiles our DSDT without errors',
+  { skip: hasIasl ? false : 'iasl not installed (apt-get install acpica-tools)' },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-acpi-'));
+    try {
+      const b = buildAcpi(0x7ff0000, { serialPorts: 2 });
+      for (const s of ['DSDT', 'FACP', 'APIC', 'RSDT'] as const) {
+        const off = b.offsets[s];
+        writeFileSync(join(dir, `${s}.dat`), b.tables.subarray(off, off + u32(b.tables, off + 4)));
+        const out = execFileSync('iasl', ['-d', `${s}.dat`], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        assert.doesNotMatch(out, /error/i, `${s}: ${out}`);
+      }
+      const dsl = readFileSync(join(dir, 'DSDT.dsl'), 'utf8');
+      assert.match(dsl, /Name \(\\_S5, Package \(0x04\)/);
+      assert.match(dsl, /EisaId \("PNP0A03"\)/);
+      assert.match(dsl, /EisaId \("PNP0C0C"\)/);
+      assert.match(dsl, /IRQNoFlags \(\)\s*\{1\}/);
+      // PCI0 bridge windows: bus numbers, the I/O ranges around 0xCF8 and the PCI hole.
+      assert.match(dsl, /WordBusNumber \(ResourceProducer, MinFixed, MaxFixed, PosDecode,\s*0x0000,[^)]*0x00FF/);
+      assert.match(dsl, /WordIO \(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\s*0x0000,\s*\/\/ Granularity\s*0x0D00/);
+      assert.match(
+        dsl,
+        /DWordMemory \(ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,\s*0x00000000,\s*\/\/ Granularity\s*0xE0000000,\s*\/\/ Range Minimum\s*0xFEBFFFFF/,
+      );
+      const res = spawnSync('iasl', ['-tc', 'DSDT.dsl'], { cwd: dir, encoding: 'utf8' });
+      assert.equal(res.status, 0, res.stdout + res.stderr);
+      assert.match(res.stdout + res.stderr, /0 Errors, 0 Warnings/);
+      const facp = readFileSync(join(dir, 'FACP.dsl'), 'utf8');
+      assert.match(facp, /PM1A Event Block Address : 0000B000/);
+      assert.doesNotMatch(facp, /Invalid|Incorrect checksum/i);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    const dsl = readFileSync(join(dir, 'DSDT.dsl'), 'utf8');
-    assert.match(dsl, /Name \(\\_S5, Package \(0x04\)/);
-    assert.match(dsl, /EisaId \("PNP0A03"\)/);
-    assert.match(dsl, /EisaId \("PNP0C0C"\)/);
-    assert.match(dsl, /IRQNoFlags \(\)\s*\{1\}/);
-    // PCI0 bridge windows: bus numbers, the I/O ranges around 0xCF8 and the PCI hole.
-    assert.match(dsl, /WordBusNumber \(ResourceProducer, MinFixed, MaxFixed, PosDecode,\s*0x0000,[^)]*0x00FF/);
-    assert.match(dsl, /WordIO \(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\s*0x0000,\s*\/\/ Granularity\s*0x0D00/);
-    assert.match(dsl, /DWordMemory \(ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,\s*0x00000000,\s*\/\/ Granularity\s*0xE0000000,\s*\/\/ Range Minimum\s*0xFEBFFFFF/);
-    const res = spawnSync('iasl', ['-tc', 'DSDT.dsl'], { cwd: dir, encoding: 'utf8' });
-    assert.equal(res.status, 0, res.stdout + res.stderr);
-    assert.match(res.stdout + res.stderr, /0 Errors, 0 Warnings/);
-    const facp = readFileSync(join(dir, 'FACP.dsl'), 'utf8');
-    assert.match(facp, /PM1A Event Block Address : 0000B000/);
-    assert.doesNotMatch(facp, /Invalid|Incorrect checksum/i);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 test('table-loader script: allocate, pointers, then checksums, 128 bytes each', () => {
   const b = buildAcpi(0);
@@ -141,7 +148,10 @@ test('table-loader script: allocate, pointers, then checksums, 128 bytes each', 
   // Simulate the loader: place tables at 0x1000000, rsdp in the F segment, patch, fix checksums.
   const tables = b.tables.slice();
   const rsdp = b.rsdp.slice();
-  const files: Record<string, { data: Uint8Array; addr: number }> = { 'etc/acpi/tables': { data: tables, addr: 0x1000000 }, 'etc/acpi/rsdp': { data: rsdp, addr: 0xf5000 } };
+  const files: Record<string, { data: Uint8Array; addr: number }> = {
+    'etc/acpi/tables': { data: tables, addr: 0x1000000 },
+    'etc/acpi/rsdp': { data: rsdp, addr: 0xf5000 },
+  };
   const name = (o: number) => new TextDecoder().decode(loader.subarray(o, o + 56)).replace(/\0.*$/s, '');
   for (let o = 0; o < loader.length; o += 128) {
     const t = u32(loader, o);

@@ -149,37 +149,46 @@ times 510-($-$$) db 0
 dw 0xaa55
 `;
 
-test('INT 10h: 80x50 text, mode 13h pixels, VBE mode with LFB at the VGA BAR', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-video-'));
-  try {
-    const img = join(dir, 'disk.img');
-    const disk = new Uint8Array(1024 * 1024);
-    disk.set(assemble(dir, VIDEO_PROGRAM));
-    writeFileSync(img, disk);
-    const config = defaultMachineConfig({ memoryMiB: 32, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
-    const { m, serial } = await bootMachine(config);
-    runUntil(m, () => serial().endsWith('A'));
-    assert.equal(serial(), '3108A');
-    const rows = (m.display!.getTextScreen() ?? '').split('\n');
-    assert.equal(rows.length, 50);
-    assert.match(rows[49], /^ROW FORTY-NINE/);
-    assert.equal(m.display!.getMode().height, 400);
-    m.keyboard.sendScancodes([0x39, 0xb9]);
-    runUntil(m, () => serial().endsWith('B'));
-    assert.equal(serial(), '3108A2A13B');
-    const mode13 = m.display!.getMode();
-    assert.deepEqual([mode13.kind, mode13.width, mode13.height], ['graphics', 320, 200]);
-    m.keyboard.sendScancodes([0x39, 0xb9]);
-    runUntil(m, () => m.state === 'off');
-    const bar0 = (pciRead(m.io, 0, 2 << 3, 0x10, 4) & 0xfffffff0) >>> 0;
-    const lfb = bar0.toString(16).toUpperCase().padStart(8, '0');
-    assert.equal(serial(), `3108A2A13B${lfb}204142`);
-    const vbe = m.display!.getMode();
-    assert.deepEqual([vbe.kind, vbe.width, vbe.height], ['graphics', 1024, 768]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'INT 10h: 80x50 text, mode 13h pixels, VBE mode with LFB at the VGA BAR',
+  { skip: hasNasm ? false : 'nasm not installed' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-video-'));
+    try {
+      const img = join(dir, 'disk.img');
+      const disk = new Uint8Array(1024 * 1024);
+      disk.set(assemble(dir, VIDEO_PROGRAM));
+      writeFileSync(img, disk);
+      const config = defaultMachineConfig({
+        memoryMiB: 32,
+        deterministic: true,
+        bootOrder: ['disk'],
+        disks: [{ kind: 'disk', path: img }],
+      });
+      const { m, serial } = await bootMachine(config);
+      runUntil(m, () => serial().endsWith('A'));
+      assert.equal(serial(), '3108A');
+      const rows = (m.display!.getTextScreen() ?? '').split('\n');
+      assert.equal(rows.length, 50);
+      assert.match(rows[49], /^ROW FORTY-NINE/);
+      assert.equal(m.display!.getMode().height, 400);
+      m.keyboard.sendScancodes([0x39, 0xb9]);
+      runUntil(m, () => serial().endsWith('B'));
+      assert.equal(serial(), '3108A2A13B');
+      const mode13 = m.display!.getMode();
+      assert.deepEqual([mode13.kind, mode13.width, mode13.height], ['graphics', 320, 200]);
+      m.keyboard.sendScancodes([0x39, 0xb9]);
+      runUntil(m, () => m.state === 'off');
+      const bar0 = (pciRead(m.io, 0, 2 << 3, 0x10, 4) & 0xfffffff0) >>> 0;
+      const lfb = bar0.toString(16).toUpperCase().padStart(8, '0');
+      assert.equal(serial(), `3108A2A13B${lfb}204142`);
+      const vbe = m.display!.getMode();
+      assert.deepEqual([vbe.kind, vbe.width, vbe.height], ['graphics', 1024, 768]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 const MODES_PROGRAM = `
 bits 16
@@ -246,45 +255,61 @@ times 510-($-$$) db 0
 dw 0xaa55
 `;
 
-test('INT 10h graphics modes 04h, 06h, 0Dh, 0Eh, 10h, 11h, 12h, 13h: geometry, pixels and text', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-video-'));
-  try {
-    const img = join(dir, 'disk.img');
-    const disk = new Uint8Array(1024 * 1024);
-    disk.set(assemble(dir, MODES_PROGRAM));
-    writeFileSync(img, disk);
-    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
-    const { m, serial } = await bootMachine(config);
-    const expected: [string, number, number][] = [
-      ['0304', 320, 200],
-      ['0106', 640, 200],
-      ['030D', 320, 200],
-      ['030E', 640, 200],
-      ['0310', 640, 350],
-      ['0111', 640, 480],
-      ['0312', 640, 480],
-      ['0313', 320, 200],
-    ];
-    let want = '';
-    for (const [text, w, h] of expected) {
-      want += text + ' ';
-      runUntil(m, () => serial().length >= want.length);
-      assert.equal(serial(), want);
-      const mode = m.display!.getMode();
-      assert.deepEqual([mode.kind, mode.width], ['graphics', w], text);
-      // CGA modes (04h, 06h) use the CRTC's row-scan-counter addressing (CRTC 17h bit 0 clear, two
-      // scan lines per row); devices/vga.ts renders them at half height for now (see docs/firmware.md).
-      if (!text.endsWith('04') && !text.endsWith('06')) assert.equal(mode.height, h, text);
-      // The 'A' drawn at the top-left cell left pixels on.
-      const frame = m.display!.renderRgba();
-      let lit = 0;
-      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) if (frame.data[(y * frame.width + x) * 4] || frame.data[(y * frame.width + x) * 4 + 1] || frame.data[(y * frame.width + x) * 4 + 2]) lit++;
-      assert.ok(lit > 5, `glyph visible in mode ${text}`);
-      m.keyboard.sendScancodes([0x39, 0xb9]);
+test(
+  'INT 10h graphics modes 04h, 06h, 0Dh, 0Eh, 10h, 11h, 12h, 13h: geometry, pixels and text',
+  { skip: hasNasm ? false : 'nasm not installed' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-video-'));
+    try {
+      const img = join(dir, 'disk.img');
+      const disk = new Uint8Array(1024 * 1024);
+      disk.set(assemble(dir, MODES_PROGRAM));
+      writeFileSync(img, disk);
+      const config = defaultMachineConfig({
+        memoryMiB: 16,
+        deterministic: true,
+        bootOrder: ['disk'],
+        disks: [{ kind: 'disk', path: img }],
+      });
+      const { m, serial } = await bootMachine(config);
+      const expected: [string, number, number][] = [
+        ['0304', 320, 200],
+        ['0106', 640, 200],
+        ['030D', 320, 200],
+        ['030E', 640, 200],
+        ['0310', 640, 350],
+        ['0111', 640, 480],
+        ['0312', 640, 480],
+        ['0313', 320, 200],
+      ];
+      let want = '';
+      for (const [text, w, h] of expected) {
+        want += text + ' ';
+        runUntil(m, () => serial().length >= want.length);
+        assert.equal(serial(), want);
+        const mode = m.display!.getMode();
+        assert.deepEqual([mode.kind, mode.width], ['graphics', w], text);
+        // CGA modes (04h, 06h) use the CRTC's row-scan-counter addressing (CRTC 17h bit 0 clear, two
+        // scan lines per row); devices/vga.ts renders them at half height for now (see docs/firmware.md).
+        if (!text.endsWith('04') && !text.endsWith('06')) assert.equal(mode.height, h, text);
+        // The 'A' drawn at the top-left cell left pixels on.
+        const frame = m.display!.renderRgba();
+        let lit = 0;
+        for (let y = 0; y < 8; y++)
+          for (let x = 0; x < 8; x++)
+            if (
+              frame.data[(y * frame.width + x) * 4] ||
+              frame.data[(y * frame.width + x) * 4 + 1] ||
+              frame.data[(y * frame.width + x) * 4 + 2]
+            )
+              lit++;
+        assert.ok(lit > 5, `glyph visible in mode ${text}`);
+        m.keyboard.sendScancodes([0x39, 0xb9]);
+      }
+      runUntil(m, () => m.state === 'off');
+      assert.equal(m.exitCode, 0x21);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    runUntil(m, () => m.state === 'off');
-    assert.equal(m.exitCode, 0x21);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
