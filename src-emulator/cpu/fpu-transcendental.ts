@@ -1,5 +1,5 @@
 /**
- * x87 transcendental functions in 200-bit BigInt arithmetic, rounded once to 64 bits under RC.
+ * x87 transcendental functions in 136-bit BigInt arithmetic, rounded once to 64 bits under RC.
  *
  * Hardware results are within about 1 ulp of the true value; ours are the correctly rounded true
  * value except within 2^-190 of a rounding boundary, so they agree with hardware to 1 ulp. Like the
@@ -23,8 +23,8 @@ interface BF {
   e: number;
 }
 
-const PREC = 200;
-const FIX = 200; // fixed-point fraction bits for series
+const PREC = 136;
+const FIX = 136; // fixed-point fraction bits for series
 const ONE_FIX = 1n << BigInt(FIX);
 
 function norm(x: BF): BF {
@@ -236,7 +236,8 @@ function bfSqrtFix(t: bigint): bigint {
   // sqrt of a fixed-point value: sqrt(t * 2^FIX) in fixed point.
   const n = t << BigInt(FIX);
   if (n < 2n) return n;
-  let x = 1n << BigInt((bitLength(n) >> 1) + 1);
+  // Start just above the root from a double estimate; Newton then descends in two or three steps.
+  let x = BigInt(Math.ceil(Math.sqrt(Number(n)) * (1 + 2 ** -40))) + 1n;
   for (;;) {
     const y = (x + n / x) >> 1n;
     if (y >= x) return x;
@@ -297,6 +298,23 @@ export function tan(x: F80): BF {
   return bfDiv(sc.sin, sc.cos);
 }
 
+/** atan(z) for 0 <= z <= 1 by halvings (used once, for the table below). */
+function atanByHalving(z: BF): BF {
+  let doublings = 0;
+  for (let i = 0; i < 3; i++) {
+    const z2 = toFix(bfMul(z, z));
+    if (z2 === 0n) break;
+    const den = ONE_FIX + bfSqrtFix(ONE_FIX + z2);
+    z = bfDiv(z, fromFix(den));
+    doublings++;
+  }
+  const a = bfMul(z, fromFix(atanOverX(toFix(bfMul(z, z)))));
+  return { s: a.s, m: a.m, e: a.e + doublings };
+}
+
+/** atan(k/8) for k = 0..8. */
+const ATAN_EIGHTHS: BF[] = Array.from({ length: 9 }, (_, k) => (k === 0 ? { s: 0, m: 0n, e: 0 } : atanByHalving({ s: 0, m: BigInt(k), e: -3 })));
+
 /** atan(z) for z >= 0 given as a big float. */
 function atanPos(z: BF): BF {
   let invert = false;
@@ -307,17 +325,15 @@ function atanPos(z: BF): BF {
     invert = true;
     z = bfDiv({ s: 0, m: 1n, e: 0 }, z);
   }
-  // Three halvings: atan(z) = 2 atan(z / (1 + sqrt(1 + z^2))), leaving z <= tan(pi/32).
-  let doublings = 0;
-  for (let i = 0; i < 3; i++) {
-    const z2 = toFix(bfMul(z, z));
-    if (z2 === 0n) break;
-    const den = ONE_FIX + bfSqrtFix(ONE_FIX + z2);
-    z = bfDiv(z, fromFix(den));
-    doublings++;
+  // atan(z) = atan(c) + atan((z - c) / (1 + z c)) with c = k/8 nearest to z: |u| <= 1/16.
+  const k = Math.round(Number(toFix(z) >> BigInt(FIX - 8)) / 32);
+  let a: BF;
+  if (k === 0) a = bfMul(z, fromFix(atanOverX(toFix(bfMul(z, z)))));
+  else {
+    const c: BF = { s: 0, m: BigInt(k), e: -3 };
+    const u = bfDiv(bfAdd(z, bfNeg(c)), bfAdd({ s: 0, m: 1n, e: 0 }, bfMul(z, c)));
+    a = bfAdd(ATAN_EIGHTHS[k], bfMul(u, fromFix(atanOverX(toFix(bfMul(u, u))))));
   }
-  let a = bfMul(z, fromFix(atanOverX(toFix(bfMul(z, z)))));
-  a = { s: a.s, m: a.m, e: a.e + doublings };
   if (invert) a = bfAdd({ s: 0, m: PI.m, e: PI.e - 1 }, bfNeg(a));
   return a;
 }
