@@ -2,7 +2,7 @@
  * x87 transcendental functions in 136-bit BigInt arithmetic, rounded once to 64 bits under RC.
  *
  * Hardware results are within about 1 ulp of the true value; ours are the correctly rounded true
- * value except within 2^-190 of a rounding boundary, so they agree with hardware to 1 ulp. Like the
+ * value except within about 2^-130 of a rounding boundary, so they agree with hardware to 1 ulp. Like the
  * hardware, FSIN/FCOS/FSINCOS/FPTAN reduce their argument with a 66-bit approximation of pi (the value
  * the FPU holds internally), which is what makes sin(x) of large arguments match silicon rather than
  * the mathematically exact value.
