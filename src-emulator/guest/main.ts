@@ -54,8 +54,15 @@ function sendControl(m: GuestToHost): void {
   else if (process.send) process.send(m);
 }
 
+/** A chatty guest (an unhandled port in a loop) must not fill the disk: the log is capped. */
+const LOG_LINES_MAX = 20_000;
+let logLines = 0;
+
 function log(message: string): void {
-  process.stdout.write(`${new Date().toISOString()} guest: ${message}\n`);
+  logLines++;
+  if (logLines > LOG_LINES_MAX) return;
+  const line = logLines === LOG_LINES_MAX ? `log limit of ${LOG_LINES_MAX} lines reached; further messages are dropped` : message;
+  process.stdout.write(`${new Date().toISOString()} guest: ${line}\n`);
 }
 
 function broadcast(m: StreamMessage): void {
