@@ -408,7 +408,7 @@ test('comparisons: fcom/fucom/fcompp/fcomi/fucomi/ftst/fxam codes and flags matc
 test('stores to m32/m64/m16int/m32int/m64int/BCD round like silicon under every RC', { skip }, () => {
   const r = new Rng(31337);
   const cases: Case[] = [];
-  const ops = ['fst32', 'fst64', 'fist16', 'fist32', 'fistp64', 'fbstp'];
+  const ops = ['fst32', 'fst64', 'fist16', 'fist32', 'fistp64', 'fbstp', 'fstp80', 'fld80'];
   for (let i = 0; i < 6000; i++) {
     const op = ops[i % ops.length];
     let a = randomF80(r);
