@@ -306,15 +306,20 @@ export class Cpu {
   }
 
   private runInner(limit: number): void {
-    const end = this.instructionsRetired + limit;
-    while (this.instructionsRetired < end) {
-      this.startEip = this.eip;
-      this.startEsp = this.regs[ESP];
-      const tf = this.flags & TF;
-      executeOne(this);
-      this.instructionsRetired++;
-      if (tf) this.singleStepTrap();
-      if (this.eventCheck || this.halted) return;
+    const regs = this.regs;
+    let n = 0;
+    try {
+      while (n < limit) {
+        this.startEip = this.eip;
+        this.startEsp = regs[ESP];
+        const tf = this.flags & TF;
+        executeOne(this);
+        n++;
+        if (tf) this.singleStepTrap();
+        if (this.eventCheck || this.halted) return;
+      }
+    } finally {
+      this.instructionsRetired += n;
     }
   }
 

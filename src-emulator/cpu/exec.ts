@@ -882,6 +882,9 @@ function fpuEscape(c: Cpu, op: number): void {
 // -----------------------------------------------------------------------------------------------
 // The one-byte opcode map
 
+const PREFIX = new Uint8Array(256);
+for (const p of [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]) PREFIX[p] = 1;
+
 export function executeOne(c: Cpu): void {
   const def32 = c.code32;
   c.opSize32 = def32;
@@ -889,9 +892,15 @@ export function executeOne(c: Cpu): void {
   c.segOverride = -1;
   c.repPrefix = 0;
   c.lockPrefix = false;
+  const op = c.fetch8();
+  if (PREFIX[op] === 0) execOp(c, op);
+  else execPrefixed(c, op);
+}
+
+function execPrefixed(c: Cpu, op: number): void {
+  const def32 = c.code32;
   let prefixes = 0;
   for (;;) {
-    const op = c.fetch8();
     switch (op) {
       case 0x26:
         c.segOverride = ES;
@@ -932,6 +941,7 @@ export function executeOne(c: Cpu): void {
         return;
     }
     if (++prefixes >= 14) c.gp(0); // 15-byte instruction limit
+    op = c.fetch8();
   }
 }
 

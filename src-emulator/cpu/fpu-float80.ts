@@ -384,12 +384,12 @@ function fastArith(op: number, a: F80, b: F80, fmt: Format, ctx: FpCtx): F80 | u
   }
   // PC = 64: round |p| + e' (e' = e signed towards |p|) onto the 64-bit grid of |p|'s binade.
   const neg = p < 0;
-  const mag = neg ? -p : p;
   const eMag = neg ? -e : e;
-  let E = Math.floor(Math.log2(mag));
-  if (TWO_POW[E + 1100] > mag) E--;
-  else if (TWO_POW[E + 1101] <= mag) E++;
-  const P53 = mag * TWO_POW[52 - E + 1100]; // integer in [2^52, 2^53)
+  // |p| = P53 * 2^(E - 52), read from the double's fields (p is normal here).
+  F64[0] = p;
+  const hiWord = U32[1];
+  const E = ((hiWord >>> 20) & 0x7ff) - 1023;
+  const P53 = (hiWord & 0xfffff) * 4294967296 + U32[0] + 4503599627370496;
   if (P53 === 4503599627370496 && eMag < 0) {
     // Just below a power of two: the exact value lives in the binade below, on a grid twice as fine.
     const k = eMag * TWO_POW[64 - E + 1100];
@@ -422,13 +422,11 @@ function normalPack(neg: boolean, E: number, sig: bigint): F80 {
 
 /** A nonzero normal double as an extended value. */
 function fromDouble(d: number): F80 {
-  const neg = d < 0;
-  const mag = neg ? -d : d;
-  let E = Math.floor(Math.log2(mag));
-  if (TWO_POW[E + 1100] > mag) E--;
-  else if (TWO_POW[E + 1101] <= mag) E++;
-  const P53 = mag * TWO_POW[52 - E + 1100];
-  return normalPack(neg, E, BigInt(P53) << 11n);
+  F64[0] = d;
+  const hiWord = U32[1];
+  const E = ((hiWord >>> 20) & 0x7ff) - 1023;
+  const P53 = (hiWord & 0xfffff) * 4294967296 + U32[0] + 4503599627370496;
+  return normalPack(d < 0, E, BigInt(P53) << 11n);
 }
 
 // ---------------------------------------------------------------------------------------------
