@@ -87,6 +87,10 @@ export class BoxwoodDut implements DutSide {
     // its alias at 0xFFFF0000.
     mem.setKind(0xa0000, 0x50000, PAGE_ROM);
     mem.ram.fill(0, 0xa0000, 0x100000);
+    // Above RAM nothing decodes; QEMU's unassigned memory reads as zeros (PhysicalMemory's
+    // unmapped pages float high), so the hole is an MMIO window of zeros here.
+    const hole: MmioHandler = { read8: () => 0, write8: () => {} };
+    mem.mapMmio(RAM_MIB << 20, ((0x100000000 - image.length) >>> 0) - (RAM_MIB << 20), hole);
     const low = image.subarray(image.length - 0x10000);
     if (image.length > 0x10000) {
       mem.loadRom(0xe0000, image.subarray(0, image.length - 0x10000));

@@ -1,44 +1,47 @@
 /**
- * Random real-mode code cross-checked against QEMU, instruction by instruction (qemu-crosscheck.ts).
+ * Random code (real mode; CPL 3 of protected mode) cross-checked against QEMU, instruction by instruction (qemu-crosscheck.ts).
  * Fixed seeds. A divergence fails the test unless it is a known QEMU shortcut (reported as
  * inconclusive with the reason) or listed in KNOWN below with its finding (FINDINGS.md).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crossCheck } from './qemu-crosscheck';
+import { crossCheck, type CrossMode } from './qemu-crosscheck';
 import { missingTools } from '../cpu-diff/qemu';
 import { boxwoodDutFactory, loadCpuClass } from '../cpu-diff/boxwood-side';
 
-const STREAMS = Number(process.env.FUZZ_QEMU_STREAMS ?? 40);
-const FIRST_SEED = 0xc0de0000;
+const STREAMS = Number(process.env.FUZZ_QEMU_STREAMS ?? 30);
+const FIRST_SEED: Record<CrossMode, number> = { real: 0xc0de0000, pm3: 0xabd00000 };
 const STEPS = 400;
-/** Seeds whose divergence is a known Boxwood bug: seed -> finding. */
-export const KNOWN: Record<number, string> = {};
+/** Seeds whose divergence is a known Boxwood bug: `${mode}:${seed}` -> finding. */
+export const KNOWN: Record<string, string> = {};
 
 const missing = missingTools();
 const cpu = await loadCpuClass();
 
-test(`random real-mode code agrees with QEMU (${STREAMS} streams of up to ${STEPS} steps)`, {
-  timeout: 600_000,
-  skip: 'missing' in cpu ? `Boxwood CPU not landed: ${cpu.missing}` : false,
-}, async (t) => {
-  assert.deepEqual(missing, [], `missing: ${missing.join(', ')} — install the Debian packages named`);
-  if ('missing' in cpu) return;
-  const make = boxwoodDutFactory(cpu.Cpu);
-  const counts = { agree: 0, inconclusive: 0, diverge: 0, known: 0 };
-  const reasons = new Map<string, number>();
-  const failures: string[] = [];
-  let steps = 0;
-  for (let i = 0; i < STREAMS; i++) {
-    const seed = (FIRST_SEED + i) >>> 0;
-    const r = await crossCheck(seed, make, STEPS);
-    steps += r.steps;
-    if (r.verdict === 'diverge' && KNOWN[seed]) counts.known++;
-    else counts[r.verdict]++;
-    if (r.verdict === 'inconclusive') reasons.set(r.why, (reasons.get(r.why) ?? 0) + 1);
-    if (r.verdict === 'diverge' && !KNOWN[seed]) failures.push(`seed 0x${seed.toString(16)}:\n${r.result.report}`);
-  }
-  t.diagnostic(`${steps} instructions compared: ${JSON.stringify(counts)}`);
-  for (const [why, n] of reasons) t.diagnostic(`inconclusive x${n}: ${why}`);
-  assert.equal(failures.length, 0, failures.join('\n\n'));
-});
+for (const mode of ['real', 'pm3'] as CrossMode[]) {
+  test(`random ${mode === 'real' ? 'real-mode' : 'ring-3 protected-mode'} code agrees with QEMU (${STREAMS} streams of up to ${STEPS} steps)`, {
+    timeout: 600_000,
+    skip: 'missing' in cpu ? `Boxwood CPU not landed: ${cpu.missing}` : false,
+  }, async (t) => {
+    assert.deepEqual(missing, [], `missing: ${missing.join(', ')} — install the Debian packages named`);
+    if ('missing' in cpu) return;
+    const make = boxwoodDutFactory(cpu.Cpu);
+    const counts = { agree: 0, inconclusive: 0, diverge: 0, known: 0 };
+    const reasons = new Map<string, number>();
+    const failures: string[] = [];
+    let steps = 0;
+    for (let i = 0; i < STREAMS; i++) {
+      const seed = (FIRST_SEED[mode] + i) >>> 0;
+      const r = await crossCheck(seed, make, STEPS, mode);
+      steps += r.steps;
+      const known = KNOWN[`${mode}:0x${seed.toString(16)}`];
+      if (r.verdict === 'diverge' && known) counts.known++;
+      else counts[r.verdict]++;
+      if (r.verdict === 'inconclusive') reasons.set(r.why, (reasons.get(r.why) ?? 0) + 1);
+      if (r.verdict === 'diverge' && !known) failures.push(`${mode} seed 0x${seed.toString(16)}:\n${r.result.report}`);
+    }
+    t.diagnostic(`${steps} steps compared (set-up included): ${JSON.stringify(counts)}`);
+    for (const [why, n] of reasons) t.diagnostic(`inconclusive x${n}: ${why}`);
+    assert.equal(failures.length, 0, failures.join('\n\n'));
+  });
+}

@@ -1,10 +1,11 @@
 /**
- * Cross-checks random real-mode code against QEMU with the differential harness: each stream is
- * wrapped in a BIOS image (random registers and data, an IVT whose every vector leads to its own
- * exit stub), then both run in lock-step until an exception reaches a stub, port I/O or HLT comes
+ * Cross-checks random code against QEMU with the differential harness: each stream is wrapped in
+ * a BIOS image (random registers; real mode with an IVT, or CPL 3 of protected mode through
+ * pm.inc's frame with an IDT, whose every vector leads to its own exit stub), then both run in lock-step until an exception reaches a stub, port I/O or HLT comes
  * up (QEMU's devices are not Boxwood's), or the step budget ends. Undefined flags are masked as
- * in cpu-diff. A divergence where Boxwood raises #GP/#SS and QEMU does not is classed as
- * inconclusive: QEMU TCG does not check segment limits.
+ * in cpu-diff. Divergences that come from a known QEMU shortcut (no segment limit, writability or
+ * null-selector checks; lax decoding of C6/C7/8F, LOCK and MMX; #UD for ICEBP and TEST F6/F7 /1;
+ * RET imm16 sign-extended) are classed inconclusive with the reason.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,61 @@ import { runDiff, type DiffResult, type DutSide } from '../cpu-diff/harness';
 import { rng } from './fuzz-machine';
 
 export const STUB_BASE = 0x3000;
+/** Linear address of the exit stubs in the ring-3 flavour (CS 0x08). */
+export const PM_STUBS = 0xf9800;
+
+/** The vector whose exit stub a state sits at, or -1. */
+function stubVector(s: { eip: number; seg: { selector: number }[] }): number {
+  if (s.seg[1].selector === 0xf000 && s.eip >= STUB_BASE && s.eip < STUB_BASE + 512) return (s.eip - STUB_BASE) / 2;
+  if (s.seg[1].selector === 0x08 && s.eip >= PM_STUBS && s.eip < PM_STUBS + 512) return (s.eip - PM_STUBS) / 2;
+  return -1;
+}
+
+export type CrossMode = 'real' | 'pm3';
+
+/** Ring-3 flavour: pm.inc's frame, then every IDT gate to its own exit stub, then CPL 3 at the random code. */
+export function randomPm3ProgramSource(seed: number): string {
+  const r = rng(seed);
+  const bytes = (n: number) => Array.from({ length: n }, () => r() & 0xff).join(',');
+  const regs = ['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp'].map((x) => `    mov ${x}, 0x${r().toString(16)}`).join('\n');
+  return `; random ring-3 stream, seed 0x${seed.toString(16)}
+; diff-memory: 0x0 0x8000
+%define NO_FAULT_GATES
+%include "rom.inc"
+%include "pm.inc"
+section pm32
+bits 32
+pm_main:
+    lidt [cs:A32(exit_idt)]
+    push dword SEL_DATA3
+    push dword STACK3
+    push dword 0x${(0x202 | (r() & 0x08d5)).toString(16)}
+    push dword SEL_CODE3
+    push dword A32(code)
+    mov ax, SEL_DATA3
+    mov ds, ax
+    mov es, ax
+    mov fs, ax
+    mov gs, ax
+${regs}
+    iretd
+exit_idt: dw 0x7ff
+    dd A32(gates)
+align 8
+gates:
+%assign v 0
+%rep 256
+    dw (A32(stubs) + v * 2) & 0xffff, SEL_CODE32, 0x${'8e00'}, (A32(stubs) + v * 2) >> 16
+%assign v v + 1
+%endrep
+    times ${PM_STUBS - 0xf8000} - ($ - $$) db 0
+stubs:
+%rep 256
+    out 0xf4, al
+%endrep
+code: db ${bytes(4096)}
+`;
+}
 
 export function randomProgramSource(seed: number): string {
   const r = rng(seed);
@@ -60,20 +116,26 @@ export interface CrossCheckResult {
   result: DiffResult;
 }
 
-export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => DutSide, steps = 400): Promise<CrossCheckResult> {
+export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => DutSide, steps = 400, mode: CrossMode = 'real'): Promise<CrossCheckResult> {
   const dir = mkdtempSync(join(tmpdir(), 'cpu-xcheck-'));
   try {
     const file = join(dir, `random-${seed.toString(16)}.asm`);
-    writeFileSync(file, randomProgramSource(seed));
+    writeFileSync(file, mode === 'real' ? randomProgramSource(seed) : randomPm3ProgramSource(seed));
     const prog = assembleProgram(file);
-    prog.maxSteps = steps;
+    // pm.inc's set-up takes ~100 steps before the random code runs.
+    prog.maxSteps = steps + (mode === 'pm3' ? 120 : 0);
     const r = await runDiff(prog, makeDut, { randomCode: true });
     let verdict: CrossCheckResult['verdict'] = r.agree ? 'agree' : 'diverge';
     const d = r.divergence;
     let why = '';
-    if (d && d.boxwood.seg[1].selector === 0xf000 && d.qemu.eip !== d.boxwood.eip && d.boxwood.eip >= STUB_BASE) {
-      const v = (d.boxwood.eip - STUB_BASE) / 2;
-      if (v === 12 || v === 13) why = 'QEMU TCG does not check segment limits (Boxwood raised #GP/#SS)';
+    const bv = d ? stubVector(d.boxwood) : -1;
+    const qv = d ? stubVector(d.qemu) : -1;
+    if (d && bv >= 0 && qv !== bv) {
+      const v = bv;
+      if (v === 12 || v === 13) why = 'QEMU TCG does not check segment limits or writability on accesses (Boxwood raised #GP/#SS)';
+      if (v === 13 && [0, 3, 4, 5].some((k) => (d.before.seg[k].selector & ~3) === 0) && (d.before.cr.cr0 & 1) && !(d.before.eflags & 0x20000)) {
+        why = 'QEMU does not fault on the use of a null segment selector';
+      }
       // QEMU decodes C6/C7 (MOV Ev, imm) and 8F (POP Ev) without checking ModRM.reg; hardware raises #UD for /1-/7.
       const op = firstOpcode(d.bytes);
       if (v === 6 && op && [0xc6, 0xc7, 0x8f].includes(op.op) && ((op.modrm >> 3) & 7) !== 0) why = `QEMU executes ${op.op.toString(16)} /${(op.modrm >> 3) & 7} instead of raising #UD`;
@@ -82,12 +144,21 @@ export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => D
       // LOCK on an instruction that cannot be locked: hardware raises #UD, QEMU mostly ignores the prefix.
       if (v === 6 && op && op.lock && !lockable(op)) why = `QEMU ignores LOCK on ${op.op.toString(16)} /${(op.modrm >> 3) & 7} (hardware: #UD)`;
     }
-    if (d && d.qemu.seg[1].selector === 0xf000 && d.qemu.eip === STUB_BASE + 12 && d.boxwood.eip !== d.qemu.eip) {
+    if (d && qv === 6 && bv !== 6) {
       const op = firstOpcode(d.bytes);
       // F6/F7 /1 is an undocumented alias of TEST that Intel parts execute; QEMU raises #UD.
       if (op && (op.op === 0xf6 || op.op === 0xf7) && ((op.modrm >> 3) & 7) === 1) why = 'QEMU raises #UD for the TEST alias F6/F7 /1';
       // ICEBP (F1) raises #DB (vector 1) on P6; QEMU 7.2 raises #UD.
       if (op && op.op === 0xf1) why = 'QEMU raises #UD for ICEBP (F1)';
+    }
+    if (d) {
+      const op = firstOpcode(d.bytes);
+      // RET/RETF imm16 adds the immediate zero-extended (SDM; Bochs); QEMU 7.2 sign-extends it,
+      // which shows with a 32-bit stack and an immediate >= 0x8000.
+      if (op && (op.op === 0xc2 || op.op === 0xca) && (d.bytes[op.at + 2] & 0x80) && d.qemu.gpr[4] !== d.boxwood.gpr[4] &&
+          ((d.qemu.gpr[4] - d.boxwood.gpr[4]) >>> 0) === 0xffff0000) {
+        why = 'QEMU sign-extends the RET imm16 operand';
+      }
     }
     if (why) verdict = 'inconclusive';
     return { seed, verdict, steps: r.steps, result: r, why };
@@ -96,13 +167,13 @@ export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => D
   }
 }
 
-function firstOpcode(bytes: Uint8Array): { op: number; op2: number; modrm: number; lock: boolean } | null {
+function firstOpcode(bytes: Uint8Array): { op: number; op2: number; modrm: number; lock: boolean; at: number } | null {
   let i = 0;
   let lock = false;
   while (i < bytes.length && [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].includes(bytes[i])) lock ||= bytes[i++] === 0xf0;
   if (i + 2 >= bytes.length) return null;
-  if (bytes[i] === 0x0f) return { op: 0x0f, op2: bytes[i + 1], modrm: bytes[i + 2], lock };
-  return { op: bytes[i], op2: -1, modrm: bytes[i + 1], lock };
+  if (bytes[i] === 0x0f) return { op: 0x0f, op2: bytes[i + 1], modrm: bytes[i + 2], lock, at: i };
+  return { op: bytes[i], op2: -1, modrm: bytes[i + 1], lock, at: i };
 }
 
 /** Instructions LOCK may prefix (with a memory destination): SDM vol. 2, LOCK. */
