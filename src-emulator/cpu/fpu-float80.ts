@@ -318,6 +318,8 @@ function denormalCheck(ka: number, kb: number, ctx: FpCtx): boolean {
 
 // ---------------------------------------------------------------------------------------------
 // Fast path: operands that are exactly doubles, round to nearest, PC = 53 or 64.
+// Operand exponents stay within +-450 so that products, quotients, their error terms and the scale
+// factors 2^(63-E) used below are all normal doubles.
 //
 // The double operation gives p = RN53(exact) and an error-free transformation gives e = exact - p
 // exactly (TwoSum, Dekker's TwoProduct). At PC = 53 p is the x87 result (the exponent limits below keep
@@ -333,7 +335,7 @@ const SPLIT = 134217729; // 2^27 + 1
 /** The value of a register as a double when that is exact and comfortably in range, else NaN. */
 function asDouble(x: F80): number {
   const exp = x.se & 0x7fff;
-  if (exp < 0x3fff - 500 || exp > 0x3fff + 500 || (x.sig & 0x7ffn) !== 0n || x.sig < J_BIT) return NaN;
+  if (exp < 0x3fff - 450 || exp > 0x3fff + 450 || (x.sig & 0x7ffn) !== 0n || x.sig < J_BIT) return NaN;
   const v = Number(x.sig) * TWO_POW[exp - 16383 - 63 + 1100];
   return x.se & 0x8000 ? -v : v;
 }
