@@ -8,7 +8,7 @@
  * never written to; every write re-reads and validates the file first and replaces it atomically.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write';
 import { readVmFile, serializeVmFile, VM_FILE, VM_FORMAT_VERSION, VmFileError, type VmFile } from './vm-file';
@@ -40,6 +40,7 @@ export interface CreateVmSpec {
 export type ImageCreator = (path: string, format: 'qcow2', sizeBytes: number) => void | Promise<void>;
 
 export const MEDIA_DIR = '.media';
+export const LIBRARY_MARKER = '.boxwood-library.json';
 
 export function vmIdFor(folder: string): string {
   return createHash('sha256').update(resolve(folder)).digest('hex').slice(0, 16);
@@ -256,16 +257,24 @@ export class VmLibrary {
     return dir;
   }
 
-  /** Puts the demo VM in the library once; deleting it later is respected. */
+  /**
+   * Puts the demo VM in the library once; deleting it later is respected. The library folder
+   * itself remembers (`.boxwood-library.json`), so every library gets its demo once.
+   */
   ensureDemo(demoImage: string): void {
-    if (this.prefs.get('demoCreated')) return;
+    const marker = join(this.root, LIBRARY_MARKER);
+    try {
+      if ((JSON.parse(readFileSync(marker, 'utf8')) as { demoCreated?: unknown }).demoCreated === true) return;
+    } catch {
+      /* no marker yet (or unreadable): a new library */
+    }
     if (!existsSync(demoImage)) return;
     this.createWithCopiedImage(
       { name: 'Boxwood Demo', osType: 'other', memoryMiB: 16, cpus: 1, vramMiB: 1 },
       demoImage,
       'floppy',
     );
-    this.prefs.set('demoCreated', true);
+    writeFileAtomic(marker, JSON.stringify({ formatVersion: 1, demoCreated: true }, null, 2) + '\n');
   }
 }
 

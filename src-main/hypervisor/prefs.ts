@@ -13,8 +13,6 @@ export const prefsSchema = z.object({
   libraryPath: z.string().min(1).nullable().default(null),
   /** VM folders added from elsewhere ("Add existing VM"). */
   extraVmFolders: z.array(z.string().min(1)).default([]),
-  /** Set once the demo VM was put in the library, so deleting it is respected. */
-  demoCreated: z.boolean().default(false),
 });
 export type Prefs = z.infer<typeof prefsSchema>;
 

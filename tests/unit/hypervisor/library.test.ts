@@ -153,7 +153,15 @@ test('the demo VM is put in the library once, with its own copy of the image', (
     assert.deepEqual(demo.vm.machine.disks, [{ kind: 'floppy', path: 'disks/demo-floppy.img' }]);
     assert.deepEqual(demo.vm.machine.bootOrder, ['floppy']);
     assert.ok(readFileSync(join(demo.folder, 'disks', 'demo-floppy.img')).equals(readFileSync(DEMO_IMAGE)));
-    assert.equal(s.prefs.get('demoCreated'), true);
+    assert.equal(JSON.parse(readFileSync(join(s.lib.root, '.boxwood-library.json'), 'utf8')).demoCreated, true);
+    // deleted by the user: not put back
+    s.lib.remove(demo.id, true);
+    s.lib.ensureDemo(DEMO_IMAGE);
+    assert.equal(s.lib.scan().length, 0);
+    // another library gets its own demo
+    const other = new VmLibrary(join(s.dir, 'lib2'), s.prefs, () => {});
+    other.ensureDemo(DEMO_IMAGE);
+    assert.equal(other.scan().length, 1);
   } finally {
     s.done();
   }
