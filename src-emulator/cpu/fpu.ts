@@ -483,7 +483,7 @@ export class Fpu implements FpuUnit {
   private executeD9(r: number, i: number): void {
     switch (r) {
       case 0: // FLD ST(i)
-        return this.fld(() => (this.isEmpty(i) ? null : this.st(i)), true);
+        return this.fldReg(i);
       case 1:
         return this.fxch(i);
       case 2:
@@ -725,8 +725,8 @@ export class Fpu implements FpuUnit {
   // -------------------------------------------------------------------------------------------
   // Loads and stores
 
-  /** Pushes a loaded value; `load` reads memory (or a register) and may return null (unmasked IE/DE). */
-  private fld(load: () => F80 | null, fromReg = false): void {
+  /** Pushes a loaded value; `load` reads memory first (so a fault changes nothing) and may return null (unmasked IE). */
+  private fld(load: () => F80 | null): void {
     this.checkPending();
     this.begin();
     const v = load();
@@ -735,14 +735,19 @@ export class Fpu implements FpuUnit {
       if (this.stackOverflow()) this.push(INDEFINITE);
       return this.done();
     }
-    if (v === null) {
-      if (fromReg && this.ctx.flags === 0) {
-        // FLD ST(i) from an empty register: stack underflow, masked response pushes the indefinite.
-        if (this.stackUnderflow()) this.push(INDEFINITE);
-      }
-      return this.done();
-    }
-    this.push(v);
+    if (v !== null) this.push(v);
+    this.done();
+  }
+
+  /** FLD ST(i): overflow if the push target is in use, underflow if ST(i) is empty. */
+  private fldReg(i: number): void {
+    this.checkPending();
+    this.begin();
+    if (!this.isEmpty(7)) {
+      if (this.stackOverflow()) this.push(INDEFINITE);
+    } else if (this.isEmpty(i)) {
+      if (this.stackUnderflow()) this.push(INDEFINITE);
+    } else this.push(this.st(i));
     this.done();
   }
 
