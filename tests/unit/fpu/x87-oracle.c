@@ -8,7 +8,11 @@
  * no-wait instruction, so unmasked exceptions do not trap) captures the whole state.
  * OP may carry a prefix that shapes the stack first: "e0." frees ST0, "e1." frees ST1 (stack
  * underflow cases), "full." pushes six copies of ST0 so that all eight registers are in use (overflow).
- * Output, one line per case: the 108-byte FNSAVE image, the 16 memory bytes, EFLAGS (all hex).
+ * "frstor" and "fxrstor" first build a 108-byte FSAVE / 512-byte FXSAVE image in the memory operand:
+ * CW, SW and TW (abridged for FXSAVE) from A's significand bits 0-15, 16-31, 32-47, and eight
+ * registers derived from B. "fxsave" stores the x87 part of an FXSAVE image.
+ * Output, one line per case: the 108-byte FNSAVE image, the first 160 bytes of the memory operand,
+ * EFLAGS (all hex).
  */
 #include <stdio.h>
 #include <stdint.h>
@@ -20,7 +24,7 @@ typedef struct {
 } __attribute__((packed)) f80;
 
 static unsigned char save[108];
-static unsigned char mem[16];
+static unsigned char mem[512] __attribute__((aligned(16)));
 
 #define RUN(INSN)                                                                               \
   __asm__ volatile("fninit\n\tfldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t" INSN                   \
@@ -40,6 +44,26 @@ int main(void) {
     memset(mem, 0, sizeof mem);
     memcpy(mem, &siga, 8);
     memcpy(mem + 8, &sigb, 8);
+    if (!strcmp(op, "frstor") || !strcmp(op, "fxrstor")) {
+      int fx = op[1] == 'x';
+      uint16_t cwv = siga & 0xffff, swv = (siga >> 16) & 0xffff, twv = (siga >> 32) & 0xffff;
+      memset(mem, 0, sizeof mem);
+      if (fx) {
+        memcpy(mem + 0, &cwv, 2);
+        memcpy(mem + 2, &swv, 2);
+        mem[4] = twv & 0xff;
+        uint32_t mxcsr = 0x1f80;
+        memcpy(mem + 24, &mxcsr, 4);
+      } else {
+        memcpy(mem + 0, &cwv, 2);
+        memcpy(mem + 4, &swv, 2);
+        memcpy(mem + 8, &twv, 2);
+      }
+      for (int i = 0; i < 8; i++) {
+        f80 r = {sigb ^ ((uint64_t)i << (8 * i)), (uint16_t)(seb + i * 0x1111)};
+        memcpy(mem + (fx ? 32 + 16 * i : 28 + 10 * i), &r, 10);
+      }
+    }
     int pre = 0;
     const char *o = op;
     if (!strncmp(op, "e0.", 3)) pre = 1, o = op + 3;
@@ -120,13 +144,16 @@ int main(void) {
     OP("ffreep", ".byte 0xdf,0xc1")
     OP("fldpi.push", ".byte 0xd9,0xeb")
     OP("fldz.push", ".byte 0xd9,0xee")
+    OP("frstor", "frstor %[m]")
+    OP("fxrstor", "fxrstor %[m]")
+    OP("fxsave", "fxsave %[m]")
     else {
       fprintf(stderr, "x87-oracle: unknown op %s\n", op);
       return 2;
     }
     for (unsigned i = 0; i < sizeof save; i++) printf("%02x", save[i]);
     printf(" ");
-    for (unsigned i = 0; i < sizeof mem; i++) printf("%02x", mem[i]);
+    for (unsigned i = 0; i < 160; i++) printf("%02x", mem[i]);
     printf(" %llx\n", fl);
   }
   return 0;
