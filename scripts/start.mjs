@@ -29,7 +29,10 @@ function run(cmd, args) {
 const electron = electronBinary();
 if (electron) {
   spawnSync(process.execPath, [join(root, 'scripts', 'build-demo-guest.mjs')], { cwd: root, stdio: 'inherit' });
-  const build = spawnSync(process.execPath, [join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: root, stdio: 'inherit' });
+  const build = spawnSync(process.execPath, [join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (build.status !== 0) process.exit(build.status ?? 1);
   run(electron, ['.']);
 } else {

@@ -33,9 +33,24 @@ const inPoly = (x, y, pts) => {
   }
   return inside;
 };
-const topFace = [[c, c - s], [c + w, c - s / 2], [c, c], [c - w, c - s / 2]];
-const leftFace = [[c - w, c - s / 2], [c, c], [c, c + s], [c - w, c + s / 2]];
-const rightFace = [[c + w, c - s / 2], [c, c], [c, c + s], [c + w, c + s / 2]];
+const topFace = [
+  [c, c - s],
+  [c + w, c - s / 2],
+  [c, c],
+  [c - w, c - s / 2],
+];
+const leftFace = [
+  [c - w, c - s / 2],
+  [c, c],
+  [c, c + s],
+  [c - w, c + s / 2],
+];
+const rightFace = [
+  [c + w, c - s / 2],
+  [c, c],
+  [c, c + s],
+  [c + w, c + s / 2],
+];
 const top = (x, y) => inPoly(x, y, topFace);
 const left = (x, y) => inPoly(x, y, leftFace);
 const right = (x, y) => inPoly(x, y, rightFace);
@@ -75,5 +90,10 @@ ihdr[8] = 8;
 ihdr[9] = 6;
 const raw = Buffer.alloc(N * (N * 4 + 1));
 for (let y = 0; y < N; y++) Buffer.from(px.buffer, y * N * 4, N * 4).copy(raw, y * (N * 4 + 1) + 1);
-const png = Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+const png = Buffer.concat([
+  Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+  chunk('IHDR', ihdr),
+  chunk('IDAT', deflateSync(raw, { level: 9 })),
+  chunk('IEND', Buffer.alloc(0)),
+]);
 writeFileSync(join(dirname(fileURLToPath(import.meta.url)), 'icon.png'), png);

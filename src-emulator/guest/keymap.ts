@@ -5,6 +5,7 @@
  */
 
 /** Make codes of the keys without a prefix; the break code is make | 0x80. */
+// prettier-ignore
 const BASIC: Record<string, number> = {
   Escape: 0x01,
   Digit1: 0x02, Digit2: 0x03, Digit3: 0x04, Digit4: 0x05, Digit5: 0x06,
@@ -29,6 +30,7 @@ const BASIC: Record<string, number> = {
 };
 
 /** Keys sent with an 0xE0 prefix (make and break). */
+// prettier-ignore
 const EXTENDED: Record<string, number> = {
   NumpadEnter: 0x1c,
   ControlRight: 0x1d,

@@ -108,7 +108,11 @@ async function create(hv: Hypervisor, args: string[]): Promise<VmSummary> {
     isoPath: iso ? resolve(iso) : null,
     floppyPath: floppy ? resolve(floppy) : null,
     kernel: kernelPath
-      ? { kernelPath: resolve(kernelPath), ...(initrdPath ? { initrdPath: resolve(initrdPath) } : {}), ...(cmdline !== undefined ? { cmdline } : {}) }
+      ? {
+          kernelPath: resolve(kernelPath),
+          ...(initrdPath ? { initrdPath: resolve(initrdPath) } : {}),
+          ...(cmdline !== undefined ? { cmdline } : {}),
+        }
       : null,
   };
   validateCall('createVm', [spec]);
@@ -125,7 +129,8 @@ async function startAttached(hv: Hypervisor, vm: VmSummary): Promise<number> {
     if (m.type === StreamType.Serial && m.port === 0) process.stdout.write(m.bytes);
   });
   guest.stream.on('data', (chunk: Buffer) => deframer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
-  const onInput = (d: Buffer) => guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new Uint8Array(d) })));
+  const onInput = (d: Buffer) =>
+    guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new Uint8Array(d) })));
   process.stdin.on('data', onInput);
   process.stderr.write(`boxwood: '${vm.name}' starting; serial console attached (Ctrl+C powers off)\n`);
   const onSigint = () => {

@@ -77,7 +77,9 @@ app.on('web-contents-created', (_e, contents) => {
 });
 
 void app.whenReady().then(() => {
-  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) => callback(permission === 'pointerLock' || permission === 'fullscreen'));
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) =>
+    callback(permission === 'pointerLock' || permission === 'fullscreen'),
+  );
   session.defaultSession.setPermissionCheckHandler((_wc, permission) => permission === 'pointerLock' || permission === 'fullscreen');
   serveRenderer(join(here, '..', 'renderer'));
 

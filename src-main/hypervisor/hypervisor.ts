@@ -193,7 +193,9 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
   private requireOff(id: string, what: string): void {
     const rt = this.runtimes.get(id);
     if (rt && (isLive(rt.lifecycle.state) || rt.lifecycle.state === 'saved')) {
-      throw new Error(`${what} needs the VM off (it is ${rt.lifecycle.state}${rt.lifecycle.state === 'saved' ? '; discard the saved state first' : ''})`);
+      throw new Error(
+        `${what} needs the VM off (it is ${rt.lifecycle.state}${rt.lifecycle.state === 'saved' ? '; discard the saved state first' : ''})`,
+      );
     }
   }
 
@@ -467,7 +469,9 @@ export function savedStatePath(folder: string): string {
 function newestLog(folder: string): string | null {
   const dir = join(folder, 'logs');
   try {
-    const logs = readdirSync(dir).filter((n) => n.endsWith('.log')).sort();
+    const logs = readdirSync(dir)
+      .filter((n) => n.endsWith('.log'))
+      .sort();
     return logs.length ? join(dir, logs[logs.length - 1]) : null;
   } catch {
     return null;
@@ -475,7 +479,9 @@ function newestLog(folder: string): string | null {
 }
 
 function pruneLogs(dir: string): void {
-  const logs = readdirSync(dir).filter((n) => n.startsWith('boxwood-') && n.endsWith('.log')).sort();
+  const logs = readdirSync(dir)
+    .filter((n) => n.startsWith('boxwood-') && n.endsWith('.log'))
+    .sort();
   for (const old of logs.slice(0, Math.max(0, logs.length - (LOGS_KEPT - 1)))) rmSync(join(dir, old), { force: true });
 }
 

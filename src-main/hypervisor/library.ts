@@ -16,9 +16,7 @@ import { probeMedia } from './media-probe';
 import type { PrefsStore } from './prefs';
 import { defaultMachineConfig, type DiskAttachment, type DiskKind } from '../../src-emulator/machine/config';
 
-export type LibraryEntry =
-  | { id: string; folder: string; ok: true; vm: VmFile }
-  | { id: string; folder: string; ok: false; error: string };
+export type LibraryEntry = { id: string; folder: string; ok: true; vm: VmFile } | { id: string; folder: string; ok: false; error: string };
 
 export type DiskChoice = { kind: 'new'; sizeGiB: number } | { kind: 'existing'; path: string } | { kind: 'none' };
 
@@ -140,7 +138,11 @@ export class VmLibrary {
     // Check the media before creating anything, so a bad choice leaves no half-made folder.
     if (spec.disk.kind === 'existing') {
       const p = probeMedia(spec.disk.path);
-      disks.push({ kind: p.kind === 'cdrom' ? 'cdrom' : p.kind, path: resolve(spec.disk.path), readOnly: p.kind === 'cdrom' ? true : undefined });
+      disks.push({
+        kind: p.kind === 'cdrom' ? 'cdrom' : p.kind,
+        path: resolve(spec.disk.path),
+        readOnly: p.kind === 'cdrom' ? true : undefined,
+      });
     }
     if (spec.isoPath) {
       const p = probeMedia(spec.isoPath);
@@ -246,7 +248,11 @@ export class VmLibrary {
       if (!existsSync(join(e.folder, VM_FILE))) throw new Error(`${e.folder}: has no ${VM_FILE}; not deleting it`);
       rmSync(e.folder, { recursive: true, force: true });
     }
-    if (extra) this.prefs.set('extraVmFolders', this.prefs.get('extraVmFolders').filter((f) => resolve(f) !== resolve(e.folder)));
+    if (extra)
+      this.prefs.set(
+        'extraVmFolders',
+        this.prefs.get('extraVmFolders').filter((f) => resolve(f) !== resolve(e.folder)),
+      );
     this.entries.delete(id);
   }
 
@@ -269,11 +275,7 @@ export class VmLibrary {
       /* no marker yet (or unreadable): a new library */
     }
     if (!existsSync(demoImage)) return;
-    this.createWithCopiedImage(
-      { name: 'Boxwood Demo', osType: 'other', memoryMiB: 16, cpus: 1, vramMiB: 1 },
-      demoImage,
-      'floppy',
-    );
+    this.createWithCopiedImage({ name: 'Boxwood Demo', osType: 'other', memoryMiB: 16, cpus: 1, vramMiB: 1 }, demoImage, 'floppy');
     writeFileAtomic(marker, JSON.stringify({ formatVersion: 1, demoCreated: true }, null, 2) + '\n');
   }
 }

@@ -94,7 +94,10 @@ export function validateVmFile(file: string, value: unknown): VmFile {
     throw new VmFileError(file, `formatVersion ${JSON.stringify(version)} is not a number`);
   }
   if (version > VM_FORMAT_VERSION) {
-    throw new VmFileError(file, `format version ${version} was written by a newer Boxwood; this one reads version ${VM_FORMAT_VERSION} (the file is left untouched)`);
+    throw new VmFileError(
+      file,
+      `format version ${version} was written by a newer Boxwood; this one reads version ${VM_FORMAT_VERSION} (the file is left untouched)`,
+    );
   }
   if (version !== VM_FORMAT_VERSION) throw new VmFileError(file, `unknown format version ${version}`);
   const r = vmFileSchema.safeParse(value);

@@ -40,7 +40,14 @@ const MIME: Record<string, string> = {
 const COOKIE = 'boxwood_token';
 const MAX_UPLOAD_BYTES = 64 * 1024 ** 3;
 const MAX_BUFFERED_STREAM_BYTES = 32 * 1024 * 1024;
-const INPUT_TYPES = new Set([StreamType.Key, StreamType.Scancodes, StreamType.Mouse, StreamType.SerialIn, StreamType.Refresh, StreamType.CtrlAltDel]);
+const INPUT_TYPES = new Set([
+  StreamType.Key,
+  StreamType.Scancodes,
+  StreamType.Mouse,
+  StreamType.SerialIn,
+  StreamType.Refresh,
+  StreamType.CtrlAltDel,
+]);
 
 export interface WebTwinOptions {
   hv: Hypervisor;
@@ -59,7 +66,8 @@ class StreamRelay {
   constructor(readonly guest: NodeGuestProcess) {
     const deframer = new PipeDeframer((message) => {
       for (const ws of this.sockets) {
-        if (ws.bufferedAmount > MAX_BUFFERED_STREAM_BYTES) ws.close(4008, 'viewer too slow'); // it reconnects and gets a full frame
+        if (ws.bufferedAmount > MAX_BUFFERED_STREAM_BYTES)
+          ws.close(4008, 'viewer too slow'); // it reconnects and gets a full frame
         else ws.send(message);
       }
     });
@@ -158,7 +166,8 @@ export class WebTwin {
     if (!this.tokenOk(this.tokenOf(req))) return 'missing or wrong token';
     if (upgrade) {
       const origin = req.headers.origin;
-      if (origin !== undefined && origin !== `http://127.0.0.1:${this.port}` && origin !== `http://localhost:${this.port}`) return 'foreign Origin';
+      if (origin !== undefined && origin !== `http://127.0.0.1:${this.port}` && origin !== `http://localhost:${this.port}`)
+        return 'foreign Origin';
     }
     return null;
   }
@@ -234,7 +243,11 @@ export class WebTwin {
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > MAX_UPLOAD_BYTES) return this.json(res, 413, { error: `file larger than ${MAX_UPLOAD_BYTES} bytes` });
     const dir = this.opts.hv.library.mediaDir();
-    const safe = name.replace(/[/\\:*?"<>|\x00-\x1f]/g, '_').replace(/^\.+/, '').slice(0, 120) || 'upload';
+    const safe =
+      name
+        .replace(/[/\\:*?"<>|\x00-\x1f]/g, '_')
+        .replace(/^\.+/, '')
+        .slice(0, 120) || 'upload';
     let target = join(dir, safe);
     for (let n = 2; existsSync(target); n++) target = join(dir, `${n}-${safe}`);
     let received = 0;
@@ -324,7 +337,10 @@ export class WebTwin {
     ws.on('error', () => {});
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (!isBinary) return;
-      const bytes = data instanceof Buffer ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(Buffer.concat(data as Buffer[]));
+      const bytes =
+        data instanceof Buffer
+          ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+          : new Uint8Array(Buffer.concat(data as Buffer[]));
       try {
         const msg = decodeStream(bytes);
         if (!INPUT_TYPES.has(msg.type)) throw new Error('not an input message');

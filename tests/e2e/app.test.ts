@@ -15,8 +15,16 @@ const SHOTS = join('test-results', 'e2e');
 const hasChromium = existsSync(CHROMIUM);
 // An ISO maker: xorriso (what .ci/run installs) or genisoimage.
 const isoMaker: string[] | null =
-  spawnSync('xorriso', ['-version']).status === 0 ? ['xorriso', '-as', 'mkisofs'] : spawnSync('genisoimage', ['-version']).status === 0 ? ['genisoimage'] : null;
-const skip = !hasChromium ? `${CHROMIUM} is not installed (apt-get install chromium)` : !isoMaker ? 'no ISO maker (apt-get install xorriso)' : false;
+  spawnSync('xorriso', ['-version']).status === 0
+    ? ['xorriso', '-as', 'mkisofs']
+    : spawnSync('genisoimage', ['-version']).status === 0
+      ? ['genisoimage']
+      : null;
+const skip = !hasChromium
+  ? `${CHROMIUM} is not installed (apt-get install chromium)`
+  : !isoMaker
+    ? 'no ISO maker (apt-get install xorriso)'
+    : false;
 
 let dir = '';
 let server: ChildProcess | null = null;
@@ -198,7 +206,10 @@ test('drop an ISO on the window and attach it; a non-image is refused', { skip, 
   await shot('04-drop-offer');
   await offer.getByRole('button', { name: 'Attach to Wizard VM' }).click();
   await offer.waitFor({ state: 'hidden' });
-  await page.getByTestId('vm-media').getByText(/CD\/DVD: .*tiny-live\.iso/).waitFor();
+  await page
+    .getByTestId('vm-media')
+    .getByText(/CD\/DVD: .*tiny-live\.iso/)
+    .waitFor();
 
   await dropFile('notes.iso', Buffer.from('these are my notes, not a CD'));
   const alert = page.getByRole('alert').filter({ hasText: 'Refused notes.iso' });
@@ -208,46 +219,71 @@ test('drop an ISO on the window and attach it; a non-image is refused', { skip, 
   await alert.getByRole('button', { name: 'Dismiss' }).click();
 });
 
-test('start the demo VM, watch its screen and serial console, type into it, pause, resume, save and restore', { skip, timeout: 180_000 }, async () => {
-  await select('Boxwood Demo');
-  await page.getByRole('button', { name: 'Start' }).click();
-  await page.waitForFunction(() => document.querySelector('[aria-selected="true"] [data-state]')?.getAttribute('data-state') === 'running', null, { timeout: 90_000 });
-  const screenText = page.getByTestId('screen-text');
-  await page.waitForFunction(() => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 90_000 });
-  const console_ = page.getByTestId('serial-console');
-  const consoleShows = (text: string) =>
-    page.waitForFunction((t) => (document.querySelector('[data-testid="serial-console"] .xterm-rows')?.textContent ?? '').includes(t), text, { timeout: 30_000 });
-  await consoleShows('hello from COM1');
-  await shot('06-demo-text');
+test(
+  'start the demo VM, watch its screen and serial console, type into it, pause, resume, save and restore',
+  { skip, timeout: 180_000 },
+  async () => {
+    await select('Boxwood Demo');
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.waitForFunction(
+      () => document.querySelector('[aria-selected="true"] [data-state]')?.getAttribute('data-state') === 'running',
+      null,
+      { timeout: 90_000 },
+    );
+    const screenText = page.getByTestId('screen-text');
+    await page.waitForFunction(
+      () => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''),
+      null,
+      { timeout: 90_000 },
+    );
+    const console_ = page.getByTestId('serial-console');
+    const consoleShows = (text: string) =>
+      page.waitForFunction(
+        (t) => (document.querySelector('[data-testid="serial-console"] .xterm-rows')?.textContent ?? '').includes(t),
+        text,
+        { timeout: 30_000 },
+      );
+    await consoleShows('hello from COM1');
+    await shot('06-demo-text');
 
-  // the uptime counter in the corner keeps changing the screen
-  const before = await screenText.textContent();
-  await page.waitForFunction((b) => document.querySelector('[data-testid="screen-text"]')?.textContent !== b, before, { timeout: 30_000 });
+    // the uptime counter in the corner keeps changing the screen
+    const before = await screenText.textContent();
+    await page.waitForFunction((b) => document.querySelector('[data-testid="screen-text"]')?.textContent !== b, before, {
+      timeout: 30_000,
+    });
 
-  // keyboard: capture, type, see it echoed on the screen and on the serial port
-  await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
-  await page.getByTestId('capture-state').getByText('Right Ctrl').waitFor();
-  await page.keyboard.type('hi there', { delay: 30 });
-  await page.waitForFunction(() => /> hi there/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
-  await consoleShows('hi there');
-  await page.keyboard.press('ControlRight');
-  await page.getByTestId('capture-state').getByText('Click the screen').waitFor();
+    // keyboard: capture, type, see it echoed on the screen and on the serial port
+    await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
+    await page.getByTestId('capture-state').getByText('Right Ctrl').waitFor();
+    await page.keyboard.type('hi there', { delay: 30 });
+    await page.waitForFunction(() => /> hi there/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
+      timeout: 30_000,
+    });
+    await consoleShows('hi there');
+    await page.keyboard.press('ControlRight');
+    await page.getByTestId('capture-state').getByText('Click the screen').waitFor();
 
-  // serial input goes the other way
-  await console_.click();
-  await page.keyboard.type('via serial', { delay: 20 });
-  await page.waitForFunction(() => /via serial/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
-  await shot('07-demo-typed');
+    // serial input goes the other way
+    await console_.click();
+    await page.keyboard.type('via serial', { delay: 20 });
+    await page.waitForFunction(() => /via serial/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
+      timeout: 30_000,
+    });
+    await shot('07-demo-typed');
 
-  // graphics mode: F2 draws in mode 13h
-  await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
-  await page.keyboard.press('F2');
-  await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'graphics', null, { timeout: 30_000 });
-  await consoleShows('[graphics mode 13h drawn]');
-  // the picture: colour bands around a black box with a white frame
-  // (a string, so the test runner's transpiler adds no helpers the page lacks)
-  await page.waitForFunction(
-    `(() => {
+    // graphics mode: F2 draws in mode 13h
+    await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
+    await page.keyboard.press('F2');
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'graphics',
+      null,
+      { timeout: 30_000 },
+    );
+    await consoleShows('[graphics mode 13h drawn]');
+    // the picture: colour bands around a black box with a white frame
+    // (a string, so the test runner's transpiler adds no helpers the page lacks)
+    await page.waitForFunction(
+      `(() => {
       const c = document.querySelector('[role="application"] canvas');
       if (!c || c.width !== 320 || c.height !== 200) return false;
       const ctx = c.getContext('2d');
@@ -256,32 +292,39 @@ test('start the demo VM, watch its screen and serial console, type into it, paus
       const band = ctx.getImageData(10, 190, 1, 1).data;
       return centre[0] + centre[1] + centre[2] === 0 && frame[0] > 200 && frame[1] > 200 && band[0] + band[1] + band[2] > 0;
     })()`,
-    null,
-    { timeout: 30_000 },
-  );
-  await shot('08-demo-graphics');
-  await page.keyboard.press('Escape');
-  await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'text', null, { timeout: 30_000 });
-  await page.keyboard.press('ControlRight');
+      null,
+      { timeout: 30_000 },
+    );
+    await shot('08-demo-graphics');
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'text', null, {
+      timeout: 30_000,
+    });
+    await page.keyboard.press('ControlRight');
 
-  await page.getByRole('button', { name: 'Pause' }).click();
-  await state('Boxwood Demo').and(page.locator('[data-state="paused"]')).waitFor();
-  await shot('09-paused');
-  await page.getByRole('button', { name: 'Resume' }).click();
-  await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor();
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await state('Boxwood Demo').and(page.locator('[data-state="paused"]')).waitFor();
+    await shot('09-paused');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor();
 
-  // save the state, then carry on from it: what was typed is still on the screen
-  await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
-  await page.keyboard.type('kept', { delay: 30 });
-  await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
-  await page.keyboard.press('ControlRight');
-  await page.getByRole('button', { name: 'Save state' }).click();
-  await state('Boxwood Demo').and(page.locator('[data-state="saved"]')).waitFor({ timeout: 60_000 });
-  await shot('10-saved');
-  await page.getByRole('button', { name: 'Start (restore saved state)' }).click();
-  await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor({ timeout: 60_000 });
-  await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, { timeout: 30_000 });
-});
+    // save the state, then carry on from it: what was typed is still on the screen
+    await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
+    await page.keyboard.type('kept', { delay: 30 });
+    await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
+      timeout: 30_000,
+    });
+    await page.keyboard.press('ControlRight');
+    await page.getByRole('button', { name: 'Save state' }).click();
+    await state('Boxwood Demo').and(page.locator('[data-state="saved"]')).waitFor({ timeout: 60_000 });
+    await shot('10-saved');
+    await page.getByRole('button', { name: 'Start (restore saved state)' }).click();
+    await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor({ timeout: 60_000 });
+    await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
+      timeout: 30_000,
+    });
+  },
+);
 
 test('isolation: killing one guest process aborts that VM with its log; another VM keeps running', { skip, timeout: 180_000 }, async () => {
   // make sure both run (the demo may already)
@@ -330,7 +373,10 @@ test('change settings, detach media, delete a VM', { skip, timeout: 60_000 }, as
   await dialog.waitFor({ state: 'hidden' });
   await page.getByText('48 MiB', { exact: true }).waitFor();
   await page.getByRole('button', { name: /^Detach CD\/DVD/ }).click();
-  await page.getByTestId('vm-media').getByText(/tiny-live\.iso/).waitFor({ state: 'detached' });
+  await page
+    .getByTestId('vm-media')
+    .getByText(/tiny-live\.iso/)
+    .waitFor({ state: 'detached' });
   await page.getByRole('button', { name: 'Remove…' }).click();
   await page.getByRole('dialog', { name: 'Remove Wizard VM' }).getByRole('button', { name: 'Delete VM and its files' }).click();
   await vmCard('Wizard VM').waitFor({ state: 'detached' });

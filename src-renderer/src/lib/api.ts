@@ -22,7 +22,20 @@ export interface UiApi extends BoxwoodApi {
   importFile(file: File): Promise<MediaProbeResult>;
 }
 
-const METHODS: ApiMethod[] = ['hostInfo', 'listVms', 'createVm', 'addExistingVm', 'control', 'attachMedia', 'probeMedia', 'readLog', 'setLibraryPath', 'updateVm', 'detachMedia', 'removeVm'];
+const METHODS: ApiMethod[] = [
+  'hostInfo',
+  'listVms',
+  'createVm',
+  'addExistingVm',
+  'control',
+  'attachMedia',
+  'probeMedia',
+  'readLog',
+  'setLibraryPath',
+  'updateVm',
+  'detachMedia',
+  'removeVm',
+];
 
 function makeApi(call: (method: ApiMethod, params: unknown[]) => Promise<unknown>): BoxwoodApi {
   const api = {} as Record<ApiMethod, (...args: unknown[]) => Promise<unknown>>;

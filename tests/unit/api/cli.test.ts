@@ -28,7 +28,8 @@ test('boxwood vm: list, create, refuse bad input, start with the serial console 
   const dir = mkdtempSync(join(tmpdir(), 'boxwood-cli-'));
   const env = { ...process.env, BOXWOOD_CONFIG_DIR: join(dir, 'cfg') };
   const lib = join(dir, 'lib');
-  const vm = (...args: string[]) => spawnSync(process.execPath, ['bin/boxwood.mjs', 'vm', ...args, '--library', lib], { env, encoding: 'utf8' });
+  const vm = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/boxwood.mjs', 'vm', ...args, '--library', lib], { env, encoding: 'utf8' });
   try {
     const list = vm('list');
     assert.equal(list.status, 0, list.stderr);
@@ -43,7 +44,10 @@ test('boxwood vm: list, create, refuse bad input, start with the serial console 
     const c2 = vm('create', '--name', 'Sized', '--disk', '16M', '--cdrom', iso, '--memory', '64');
     assert.equal(c2.status, 0, c2.stderr);
     const info = JSON.parse(vm('info', 'Sized').stdout);
-    assert.deepEqual(info.media.map((m: { kind: string }) => m.kind), ['disk', 'cdrom']);
+    assert.deepEqual(
+      info.media.map((m: { kind: string }) => m.kind),
+      ['disk', 'cdrom'],
+    );
     assert.equal(info.memoryMiB, 64);
     assert.match(vm('create', 'K', '--kernel', join(dir, 'no-such-kernel'), '--no-disk').stderr, /no-such-kernel: no such file/);
     assert.match(vm('create', 'K', '--initrd', iso).stderr, /need --kernel/);
@@ -53,7 +57,10 @@ test('boxwood vm: list, create, refuse bad input, start with the serial console 
     assert.equal(vm('frobnicate').status, 2);
     assert.match(vm('start', 'Nope').stderr, /no VM named or with id 'Nope'/);
 
-    const child = spawn(process.execPath, ['bin/boxwood.mjs', 'vm', 'start', 'Boxwood Demo', '--library', lib], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/boxwood.mjs', 'vm', 'start', 'Boxwood Demo', '--library', lib], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const until = async (what: RegExp) => {

@@ -10,7 +10,12 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
   hostInfo: { good: [[]], bad: [['x']] },
   listVms: { good: [[]], bad: [[1]] },
   createVm: {
-    good: [[spec], [{ ...spec, disk: { kind: 'existing', path: '/tmp/x.img' }, isoPath: '/tmp/a.iso' }], [{ ...spec, disk: { kind: 'none' }, isoPath: null }], [{ ...spec, kernel: { kernelPath: '/boot/vmlinuz', initrdPath: '/boot/initrd', cmdline: 'console=ttyS0' } }]],
+    good: [
+      [spec],
+      [{ ...spec, disk: { kind: 'existing', path: '/tmp/x.img' }, isoPath: '/tmp/a.iso' }],
+      [{ ...spec, disk: { kind: 'none' }, isoPath: null }],
+      [{ ...spec, kernel: { kernelPath: '/boot/vmlinuz', initrdPath: '/boot/initrd', cmdline: 'console=ttyS0' } }],
+    ],
     bad: [
       [],
       [{ ...spec, name: '' }],
@@ -32,7 +37,16 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
   },
   addExistingVm: { good: [['/home/me/VMs/x']], bad: [[], ['x'], [42], ['']] },
   control: {
-    good: [[id, 'start'], [id, 'pause'], [id, 'resume'], [id, 'reset'], [id, 'power-button'], [id, 'power-off'], [id, 'save-state'], [id, 'discard-state']],
+    good: [
+      [id, 'start'],
+      [id, 'pause'],
+      [id, 'resume'],
+      [id, 'reset'],
+      [id, 'power-button'],
+      [id, 'power-off'],
+      [id, 'save-state'],
+      [id, 'discard-state'],
+    ],
     bad: [[id], [id, 'explode'], ['../../etc', 'start'], ['0123456789ABCDEF', 'start'], [id, 'start', 'extra']],
   },
   attachMedia: { good: [[id, '/tmp/a.iso']], bad: [[id], [id, 'a.iso'], ['zz', '/tmp/a.iso']] },
@@ -40,11 +54,27 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
   readLog: { good: [[id]], bad: [[], ['nope'], [id, id]] },
   setLibraryPath: { good: [['/home/me/VMs']], bad: [[], ['VMs'], ['/a', '/b']] },
   updateVm: {
-    good: [[id, {}], [id, { name: 'New name', memoryMiB: 64 }], [id, { osType: 'linux', cpus: 2, vramMiB: 8 }]],
+    good: [
+      [id, {}],
+      [id, { name: 'New name', memoryMiB: 64 }],
+      [id, { osType: 'linux', cpus: 2, vramMiB: 8 }],
+    ],
     bad: [[id], [id, { name: '' }], [id, { memoryMiB: 0 }], [id, { disks: [] }], ['x', {}]],
   },
-  detachMedia: { good: [[id, 0], [id, 7]], bad: [[id], [id, -1], [id, 8], [id, 1.5], [id, '0']] },
-  removeVm: { good: [[id, true], [id, false]], bad: [[id], [id, 'yes'], ['x', true]] },
+  detachMedia: {
+    good: [
+      [id, 0],
+      [id, 7],
+    ],
+    bad: [[id], [id, -1], [id, 8], [id, 1.5], [id, '0']],
+  },
+  removeVm: {
+    good: [
+      [id, true],
+      [id, false],
+    ],
+    bad: [[id], [id, 'yes'], ['x', true]],
+  },
 };
 
 test('every API method has validation cases here', () => {
@@ -72,7 +102,13 @@ test('validation trims the name and names the faulty argument', () => {
 
 test('WebSocket requests have a fixed shape', () => {
   assert.ok(wsRequestSchema.safeParse({ id: 1, method: 'listVms', params: [] }).success);
-  for (const bad of [{}, { id: -1, method: 'x', params: [] }, { id: 1, method: 'x' }, { id: 1, method: 'x', params: [], more: 1 }, { id: '1', method: 'x', params: [] }]) {
+  for (const bad of [
+    {},
+    { id: -1, method: 'x', params: [] },
+    { id: 1, method: 'x' },
+    { id: 1, method: 'x', params: [], more: 1 },
+    { id: '1', method: 'x', params: [] },
+  ]) {
     assert.ok(!wsRequestSchema.safeParse(bad).success, JSON.stringify(bad));
   }
 });

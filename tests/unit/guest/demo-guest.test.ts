@@ -15,14 +15,21 @@ test('the committed demo guest image is a bootable 1.44 MB floppy', () => {
   assert.equal(img[511], 0xaa);
 });
 
-test('a fresh nasm build of the demo guest is byte-identical to the committed image', { skip: hasNasm ? false : 'nasm is not installed' }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-demo-'));
-  try {
-    const out = join(dir, 'demo.img');
-    const r = spawnSync(process.execPath, ['scripts/build-demo-guest.mjs', out], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.ok(readFileSync(out).equals(readFileSync(committed)), 'rebuild differs: run `node scripts/build-demo-guest.mjs` and commit the image');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'a fresh nasm build of the demo guest is byte-identical to the committed image',
+  { skip: hasNasm ? false : 'nasm is not installed' },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-demo-'));
+    try {
+      const out = join(dir, 'demo.img');
+      const r = spawnSync(process.execPath, ['scripts/build-demo-guest.mjs', out], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(
+        readFileSync(out).equals(readFileSync(committed)),
+        'rebuild differs: run `node scripts/build-demo-guest.mjs` and commit the image',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

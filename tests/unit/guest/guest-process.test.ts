@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import { NodeGuestSpawner } from '../../../src-main/hypervisor/guest-process';
 import { DEMO_IMAGE } from '../../../src-main/hypervisor/node-host';
 import { defaultMachineConfig } from '../../../src-emulator/machine/config';
-import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamType, type GuestToHost, type StreamMessage } from '../../../src-emulator/guest/protocol';
+import {
+  decodeStream,
+  encodeStream,
+  frameForPipe,
+  PipeDeframer,
+  StreamType,
+  type GuestToHost,
+  type StreamMessage,
+} from '../../../src-emulator/guest/protocol';
 
 /** The guest process on its own, with the real machine: the demo guest over the real protocol. */
 test('a guest process boots the demo guest and speaks the stream protocol', { timeout: 120_000 }, async () => {

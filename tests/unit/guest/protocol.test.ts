@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamDecodeError, StreamType, type StreamMessage } from '../../../src-emulator/guest/protocol';
+import {
+  decodeStream,
+  encodeStream,
+  frameForPipe,
+  PipeDeframer,
+  StreamDecodeError,
+  StreamType,
+  type StreamMessage,
+} from '../../../src-emulator/guest/protocol';
 import { ctrlAltDelScancodes, scancodesFor } from '../../../src-emulator/guest/keymap';
 import { DisplayStreamer } from '../../../src-emulator/guest/display-stream';
 
@@ -42,7 +50,11 @@ test('the pipe framing splits and joins messages at any chunk boundary', () => {
     const got: Uint8Array[] = [];
     const d = new PipeDeframer((m) => got.push(m));
     for (let i = 0; i < wire.length; i += step) d.push(wire.slice(i, i + step));
-    assert.deepEqual(got.map((m) => [...m]), [[...a], [...b], [...a]], `step ${step}`);
+    assert.deepEqual(
+      got.map((m) => [...m]),
+      [[...a], [...b], [...a]],
+      `step ${step}`,
+    );
   }
   const d = new PipeDeframer(() => {});
   assert.throws(() => d.push(new Uint8Array([0xff, 0xff, 0xff, 0x7f])), StreamDecodeError);
@@ -71,28 +83,43 @@ test('the display streamer sends text on change and only the dirty rectangles of
   const display = { getTextScreen: () => text, renderRgba: () => ({ width: 320, height: 200, data: rgba }) };
   // text mode: the text, and the pixels the VGA device renders for it (13 bands of 16 rows)
   const first = s.poll(display, false);
-  assert.deepEqual(first.map((m) => m.type), [StreamType.Status, StreamType.Text, ...Array(13).fill(StreamType.Frame)]);
+  assert.deepEqual(
+    first.map((m) => m.type),
+    [StreamType.Status, StreamType.Text, ...Array(13).fill(StreamType.Frame)],
+  );
   assert.deepEqual(s.poll(display, false), []);
   text = 'hello\nthere';
-  assert.deepEqual(s.poll(display, false).map((m) => m.type), [StreamType.Text]);
+  assert.deepEqual(
+    s.poll(display, false).map((m) => m.type),
+    [StreamType.Text],
+  );
   text = null;
   // same pixels in graphics mode: only the mode changes
-  assert.deepEqual(s.poll(display, false).map((m) => m.type), [StreamType.Status]);
+  assert.deepEqual(
+    s.poll(display, false).map((m) => m.type),
+    [StreamType.Status],
+  );
   assert.deepEqual(s.poll(display, false), []);
   s.invalidate();
-  assert.deepEqual(s.poll(display, false).map((m) => m.type), [StreamType.Status, ...Array(13).fill(StreamType.Frame)]);
+  assert.deepEqual(
+    s.poll(display, false).map((m) => m.type),
+    [StreamType.Status, ...Array(13).fill(StreamType.Frame)],
+  );
   rgba[(100 * 320 + 200) * 4] = 7; // one pixel in the band of rows 96..111
   const diff = s.poll(display, false);
   assert.equal(diff.length, 1);
   const f = diff[0] as Extract<StreamMessage, { type: StreamType.Frame }>;
   assert.deepEqual([f.x, f.y, f.w, f.h], [192, 96, 64, 16]);
   assert.equal(f.rgba[((100 - 96) * 64 + 8) * 4], 7);
-  assert.deepEqual(s.poll(null, false).map((m) => m.type), [StreamType.Status]);
+  assert.deepEqual(
+    s.poll(null, false).map((m) => m.type),
+    [StreamType.Status],
+  );
 });
 
 test('random bytes decode to a message or a StreamDecodeError, nothing else', () => {
   let seed = 7;
-  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
   for (let i = 0; i < 5000; i++) {
     const b = new Uint8Array(rand(40));
     for (let k = 0; k < b.length; k++) b[k] = rand(256);

@@ -16,7 +16,15 @@ test('settings change, media detach, remove and delete of VMs that are off', asy
     const b = Buffer.alloc(0x9000);
     b.write('\x01CD001', 0x8000, 'latin1');
     writeFileSync(iso, b);
-    const vm = await hv.createVm({ name: 'Edit me', osType: 'linux', memoryMiB: 64, cpus: 1, vramMiB: 8, disk: { kind: 'none' }, isoPath: iso });
+    const vm = await hv.createVm({
+      name: 'Edit me',
+      osType: 'linux',
+      memoryMiB: 64,
+      cpus: 1,
+      vramMiB: 8,
+      disk: { kind: 'none' },
+      isoPath: iso,
+    });
     const s = hv.updateVm(vm.id, { name: 'Edited', memoryMiB: 128, cpus: 2, vramMiB: 16, osType: 'bsd' });
     assert.deepEqual([s.name, s.memoryMiB, s.requestedCpus, s.vramMiB, s.osType], ['Edited', 128, 2, 16, 'bsd']);
     assert.equal(JSON.parse(readFileSync(join(vm.folder, 'vm.json'), 'utf8')).machine.memoryMiB, 128);
@@ -32,7 +40,14 @@ test('settings change, media detach, remove and delete of VMs that are off', asy
     assert.deepEqual(hv.list(), []);
 
     // an added folder can be forgotten, its files kept
-    const other = await new VmLibrary(join(dir, 'elsewhere'), prefs, () => {}).create({ name: 'Outside', osType: 'other', memoryMiB: 4, cpus: 1, vramMiB: 1, disk: { kind: 'none' } });
+    const other = await new VmLibrary(join(dir, 'elsewhere'), prefs, () => {}).create({
+      name: 'Outside',
+      osType: 'other',
+      memoryMiB: 4,
+      cpus: 1,
+      vramMiB: 1,
+      disk: { kind: 'none' },
+    });
     const added = hv.addExisting(other.folder);
     assert.equal(added.external, true);
     hv.removeVm(added.id, false);

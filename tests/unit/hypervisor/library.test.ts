@@ -78,7 +78,7 @@ test('a broken vm.json is reported for that VM only; the others stay usable', as
   }
 });
 
-test('unknown fields survive a rewrite (an older build never drops a newer one\'s data)', async () => {
+test("unknown fields survive a rewrite (an older build never drops a newer one's data)", async () => {
   const s = setup();
   try {
     const e = await s.lib.create(spec);
@@ -117,9 +117,15 @@ test('atomic writes replace the whole file and leave no temporary behind', () =>
     writeFileAtomic(file, 'first version, rather long');
     writeFileAtomic(file, 'second');
     assert.equal(readFileSync(file, 'utf8'), 'second');
-    assert.deepEqual(readdirSync(s.dir).filter((n) => n.includes('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(s.dir).filter((n) => n.includes('.tmp')),
+      [],
+    );
     assert.throws(() => writeFileAtomic(join(s.dir, 'missing-dir', 'y'), 'z'));
-    assert.deepEqual(readdirSync(s.dir).filter((n) => n.includes('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(s.dir).filter((n) => n.includes('.tmp')),
+      [],
+    );
   } finally {
     s.done();
   }
@@ -180,7 +186,10 @@ test('a VM cannot be made from a file that is not an image', async () => {
 });
 
 test('VmFileError names the file and the fault', () => {
-  assert.throws(() => parseVmFile('/x/vm.json', '[1,2]'), (e: unknown) => e instanceof VmFileError && e.message === '/x/vm.json: is not a JSON object');
+  assert.throws(
+    () => parseVmFile('/x/vm.json', '[1,2]'),
+    (e: unknown) => e instanceof VmFileError && e.message === '/x/vm.json: is not a JSON object',
+  );
 });
 
 test('any truncation or byte damage of vm.json gives a VmFileError or a valid file, nothing else', async () => {
@@ -189,7 +198,7 @@ test('any truncation or byte damage of vm.json gives a VmFileError or a valid fi
     const e = await s.lib.create(spec);
     const text = readFileSync(join(e.folder, 'vm.json'), 'utf8');
     let seed = 12345;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
     const variants: string[] = [];
     for (let cut = 0; cut < text.length; cut += 7) variants.push(text.slice(0, cut));
     for (let i = 0; i < 300; i++) {

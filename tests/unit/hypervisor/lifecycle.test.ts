@@ -41,7 +41,11 @@ test('forbidden transitions throw and leave the state alone', () => {
 });
 
 test('every state has a way out, and only live states have a process', () => {
-  for (const s of VM_STATES) assert.ok(VM_STATES.some((t) => canTransition(s, t)), s);
+  for (const s of VM_STATES)
+    assert.ok(
+      VM_STATES.some((t) => canTransition(s, t)),
+      s,
+    );
   assert.deepEqual(VM_STATES.filter(isLive), ['starting', 'running', 'paused', 'saving']);
 });
 

@@ -30,8 +30,15 @@ test('images are recognised by content, whatever their name', () => {
     assert.deepEqual([probeMedia(put('y', mbr)).kind, probeMedia(join(dir, 'y')).format], ['disk', 'raw']);
     assert.equal(probeMedia(put('z', vhd)).format, 'vhd');
     assert.equal(probeMedia(DEMO_IMAGE).kind, 'floppy');
-    for (const [name, b] of [['readme.iso', Buffer.from('hello')], ['zeros.img', Buffer.alloc(1 << 20)], ['empty.qcow2', Buffer.alloc(0)]] as const) {
-      assert.throws(() => probeMedia(put(name, b)), (e: unknown) => e instanceof NotAnImageError && e.message.includes(name));
+    for (const [name, b] of [
+      ['readme.iso', Buffer.from('hello')],
+      ['zeros.img', Buffer.alloc(1 << 20)],
+      ['empty.qcow2', Buffer.alloc(0)],
+    ] as const) {
+      assert.throws(
+        () => probeMedia(put(name, b)),
+        (e: unknown) => e instanceof NotAnImageError && e.message.includes(name),
+      );
     }
     assert.throws(() => probeMedia(join(dir, 'missing')), /cannot be opened \(ENOENT\)/);
     assert.throws(() => probeMedia(dir), /not a regular file/);

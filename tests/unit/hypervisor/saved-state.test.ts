@@ -34,7 +34,8 @@ function serialOf(hv: Hypervisor, id: string) {
     if (m.type === StreamType.Serial) out.text += new TextDecoder().decode(m.bytes);
   });
   guest.stream.on('data', (c: Buffer) => d.push(new Uint8Array(c)));
-  const type = (s: string) => guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new TextEncoder().encode(s) })));
+  const type = (s: string) =>
+    guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new TextEncoder().encode(s) })));
   return { out, type };
 }
 

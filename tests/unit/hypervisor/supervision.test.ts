@@ -33,7 +33,15 @@ test('one guest process per VM; a killed guest aborts only its VM, with its log 
   try {
     const demo = hv.list()[0];
     assert.ok(demo.ok);
-    const other = await hv.createVm({ name: 'Second', osType: 'other', memoryMiB: 4, cpus: 1, vramMiB: 1, disk: { kind: 'none' }, floppyPath: join(demo.folder, 'disks', 'demo-floppy.img') });
+    const other = await hv.createVm({
+      name: 'Second',
+      osType: 'other',
+      memoryMiB: 4,
+      cpus: 1,
+      vramMiB: 1,
+      disk: { kind: 'none' },
+      floppyPath: join(demo.folder, 'disks', 'demo-floppy.img'),
+    });
     hv.control(demo.id, 'start');
     hv.control(other.id, 'start');
     assert.throws(() => hv.control(demo.id, 'start'), /cannot start/);
