@@ -1334,7 +1334,9 @@ export class Fpu implements FpuUnit {
   private fnstenv(m: FpuMemoryOperand): void {
     this.control = true;
     this.writeEnv(m);
+    // Masking everything also clears ES and B (nothing unmasked is pending any more), as on silicon.
     this.cw |= EXC_MASK;
+    this.setSwFlags(this.sw);
   }
 
   private fldenv(m: FpuMemoryOperand): void {

@@ -190,7 +190,6 @@ test('unmasked exceptions: #MF (vector 16) at the next waiting instruction when 
   x(fpu, 0xdf, 0xe0); // FNSTSW AX
   assert.equal(host.ax & 0x8081, 0x8081);
   x(fpu, 0xd9, M(7), mem); // FNSTCW
-  x(fpu, 0xd9, M(6), mem); // FNSTENV
   // Waiting ones fault, leaving the state alone.
   assert.throws(() => x(fpu, 0xd9, 0xe8), (e: unknown) => e instanceof CpuFault && e.vector === 16);
   assert.throws(() => fpu.wait(), (e: unknown) => e instanceof CpuFault && e.vector === 16);
@@ -387,6 +386,25 @@ test('FSTENV layouts byte for byte: 32-bit protected, 32-bit real, 16-bit protec
     x(fpu, 0xd9, M(6), env2);
     assert.equal(env2.hex(size), want[name], `${name} after FLDENV`);
   }
+});
+
+test('FNSTENV after an unmasked exception stores ES and B, then masks everything and clears them (silicon)', () => {
+  const { fpu, host } = newFpu();
+  host.numericErrorNative = false;
+  setCw(fpu, 0x037b);
+  x(fpu, 0xd9, 0xe8);
+  x(fpu, 0xd9, 0xee);
+  x(fpu, 0xde, 0xf9); // 1/0, ZE unmasked
+  assert.equal(host.ferr, true);
+  const env = new ByteMem(32);
+  x(fpu, 0xd9, M(6), env);
+  assert.equal(env.read16(4) & 0x8084, 0x8084, 'stored with ES and B');
+  assert.equal(fpu.statusWord & 0x80ff, 0x04, 'ZE kept, ES/B cleared');
+  assert.equal(host.ferr, false);
+  fpu.wait(); // nothing pending
+  x(fpu, 0xd9, M(4), env); // FLDENV brings the pending exception back
+  assert.equal(fpu.statusWord & 0x8084, 0x8084);
+  assert.equal(host.ferr, true);
 });
 
 test('FSTENV masks exceptions afterwards; FLDENV with a pending unmasked flag sets ES and B', () => {
