@@ -1,8 +1,10 @@
 /**
  * Child process of crash.test.ts: writes pseudo-random data through an image until killed.
  * Prints "W <i>" before write i starts and "F <i>" once a flush covering writes 0..i returned.
- * (stdout on a pipe is synchronous on Linux, so what the parent reads did happen.)
+ * The lines go out with write(2) on fd 1, never through process.stdout, whose queue could still
+ * hold them when the kill lands (the parent would then miss a write that did happen).
  */
+import { writeSync } from 'node:fs';
 import { openImage } from '../../../src-emulator/storage/open';
 import { crashWrite } from './crash-plan';
 
@@ -10,15 +12,15 @@ const [file, seedArg, maxArg] = process.argv.slice(2);
 const img = openImage(file);
 const seed = Number(seedArg);
 const max = Number(maxArg ?? 100000);
-process.stdout.write('R\n');
+writeSync(1, 'R\n');
 for (let i = 0; i < max; i++) {
   const w = crashWrite(seed, i, img.size);
-  process.stdout.write(`W ${i}\n`);
+  writeSync(1, `W ${i}\n`);
   img.write(w.offset, w.data);
   if (i % 4 === 3) {
     img.flush();
-    process.stdout.write(`F ${i}\n`);
+    writeSync(1, `F ${i}\n`);
   }
 }
 img.close();
-process.stdout.write('D\n');
+writeSync(1, 'D\n');

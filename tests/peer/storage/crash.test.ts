@@ -4,7 +4,7 @@
  * corruption (leaks are allowed: they waste space, never data), every write that a completed flush
  * covered reads back, and the next cycle goes on writing into the same survivor.
  */
-import { after, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -42,7 +42,8 @@ function runChild(file: string, seed: number, killAfterMs: number): Promise<Cycl
     });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': only then has every line the child wrote been read.
+    child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       if (signal !== 'SIGKILL' && code !== 0) return reject(new Error(`writer failed (${code}): ${err}`));
       let flushed = -1;
@@ -75,6 +76,8 @@ const cases: [string, ImageFormat, CreateOptions, (file: string) => void][] = [
   ['vhdx', 'vhdx', { blockSize: 1024 * 1024 }, () => {}],
 ];
 
+// The cycles mostly wait (a child starting, a random delay before the kill): run formats side by side.
+describe('crash safety', { concurrency: 4 }, () => {
 for (const [name, format, opts, prepare] of cases) {
   test(`crash safety: ${name}, ${KILLS} SIGKILLs`, { timeout: 600_000 }, async () => {
     const file = path.join(dir, `${name.split(' ')[0]}-${Math.random().toString(36).slice(2)}.${format}`);
@@ -125,3 +128,4 @@ for (const [name, format, opts, prepare] of cases) {
     fs.rmSync(file, { force: true });
   });
 }
+});
