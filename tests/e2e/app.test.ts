@@ -361,7 +361,13 @@ test('power off', { skip, timeout: 60_000 }, async () => {
   await state('Wizard VM').and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 });
   await page.getByTestId('vm-off').waitFor();
   assert.equal(guestPid(await vmId('Wizard VM')), null);
+  await page.getByRole('button', { name: 'Log…' }).click();
+  const log = page.getByRole('dialog', { name: 'Log of Wizard VM' });
+  await page.waitForFunction(() =>
+    /hypervisor: power off/.test((document.querySelector('dialog[open] textarea') as HTMLTextAreaElement | null)?.value ?? ''),
+  );
   await shot('12-powered-off');
+  await log.getByRole('button', { name: 'Close' }).click();
 });
 
 test('change settings, detach media, delete a VM', { skip, timeout: 60_000 }, async () => {
@@ -408,4 +414,10 @@ test('from the keyboard alone: create a VM from a dropped ISO with the wizard', 
   const selected = page.locator('[role="option"][aria-selected="true"]');
   assert.notEqual(await selected.getAttribute('data-vm-id'), await vmId('live-cd VM'));
   await shot('13-keyboard');
+});
+
+test('when the server goes away, the web UI says so', { skip, timeout: 60_000 }, async () => {
+  server!.kill('SIGTERM');
+  await page.getByRole('alert').filter({ hasText: 'Lost the connection to the Boxwood server' }).waitFor({ timeout: 30_000 });
+  await shot('14-connection-lost');
 });

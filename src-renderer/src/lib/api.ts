@@ -17,6 +17,8 @@ export interface StreamConnection {
 export interface UiApi extends BoxwoodApi {
   readonly shell: 'electron' | 'web';
   onEvent(cb: (e: ApiEvent) => void): void;
+  /** Web UI: told when the connection to the server drops (false) and comes back (true). */
+  onConnection(cb: (up: boolean) => void): void;
   connectStream(vmId: string): StreamConnection;
   /** A dropped or chosen file, checked by content on the host: its path, kind and format. */
   importFile(file: File): Promise<MediaProbeResult>;
@@ -58,6 +60,7 @@ function bridgeApi(bridge: BoxwoodBridge): UiApi {
     ...base,
     shell: 'electron',
     onEvent: (cb) => void bridge.onEvent(cb),
+    onConnection: () => {},
     connectStream(vmId) {
       let port: MessagePort | null = null;
       let closed = false;
@@ -98,6 +101,8 @@ function webApi(): UiApi {
   let nextId = 1;
   const pending = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
   const listeners: ((e: ApiEvent) => void)[] = [];
+  const connectionListeners: ((up: boolean) => void)[] = [];
+  let wasUp = false;
 
   function connect(): Promise<WebSocket> {
     if (ready) return ready;
@@ -106,11 +111,15 @@ function webApi(): UiApi {
       s.onopen = () => {
         ws = s;
         ok(s);
+        if (!wasUp) for (const l of connectionListeners) l(true);
+        wasUp = true;
       };
       s.onerror = () => fail(new Error('cannot reach the Boxwood server'));
       s.onclose = () => {
         ws = null;
         ready = null;
+        if (wasUp) for (const l of connectionListeners) l(false);
+        wasUp = false;
         for (const p of pending.values()) p.fail(new Error('connection to the Boxwood server lost'));
         pending.clear();
         // Reconnect, so events keep flowing after a server hiccup.
@@ -146,6 +155,7 @@ function webApi(): UiApi {
       listeners.push(cb);
       void connect().catch(() => {});
     },
+    onConnection: (cb) => void connectionListeners.push(cb),
     connectStream(vmId) {
       const s = new WebSocket(`${origin}/stream/${vmId}`);
       s.binaryType = 'arraybuffer';

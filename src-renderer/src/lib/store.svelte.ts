@@ -17,6 +17,8 @@ class AppState {
   selectedId = $state<string | null>(null);
   notices = $state<Notice[]>([]);
   loadError = $state<string | null>(null);
+  /** False while the web UI has lost its server. */
+  connected = $state(true);
   private nextNotice = 1;
 
   /** The wizard's label for an OS type id. */
@@ -39,6 +41,11 @@ class AppState {
     try {
       api.onEvent((e) => {
         if (e.type === 'vms-changed') this.setVms(e.vms);
+      });
+      api.onConnection((up) => {
+        this.connected = up;
+        // Back after a drop: whatever happened meanwhile is in a fresh list.
+        if (up) void this.refresh().catch(() => {});
       });
       this.host = await api.hostInfo();
       this.setVms(await api.listVms());
