@@ -16,7 +16,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Fpu } from '../../../src-emulator/cpu/fpu';
 import type { F80 } from '../../../src-emulator/cpu/fpu-float80';
-import { ByteMem, TestHost, M, x, f80hex } from './harness';
+import { ByteMem, CpuFault, TestHost, M, x, f80hex, newFpu, setCw } from './harness';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const gccOk = spawnSync('gcc', ['--version']).status === 0;
@@ -532,6 +532,68 @@ test('FRSTOR/FXRSTOR of arbitrary control/status/tag words and registers, and FX
     cases.push({ op, cw: randomCw(r, true), a, b: randomF80(r) });
   }
   report('environment images', differential(cases, true));
+});
+
+test('which instructions deliver a pending unmasked exception (waiting) and which do not: as on silicon', { skip }, () => {
+  const exe = join(workDir || (oracle(), workDir), 'waiting');
+  const cc = spawnSync('gcc', ['-O1', '-mno-red-zone', '-o', exe, join(here, 'x87-waiting.c')], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, `cannot compile x87-waiting.c: ${cc.stderr}`);
+  const run = spawnSync(exe, [], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const hw = new Map(run.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  const clean = new ByteMem(512);
+  const fresh = newFpu().fpu;
+  x(fresh, 0xdd, M(6), clean); // FNSAVE image of a clean FPU
+  const cleanFx = new ByteMem(512);
+  fresh.fxsave(cleanFx);
+  const acts: Record<string, (f: Fpu, m: ByteMem) => void> = {
+    fldcw: (f, m) => x(f, 0xd9, M(5), m),
+    fnstcw: (f, m) => x(f, 0xd9, M(7), m),
+    'fnstsw.m16': (f, m) => x(f, 0xdd, M(7), m),
+    'fnstsw.ax': (f) => x(f, 0xdf, 0xe0),
+    fnclex: (f) => x(f, 0xdb, 0xe2),
+    fninit: (f) => x(f, 0xdb, 0xe3),
+    fnstenv: (f, m) => x(f, 0xd9, M(6), m),
+    fnsave: (f, m) => x(f, 0xdd, M(6), m),
+    fxsave: (f, m) => f.fxsave(m),
+    'fnstenv+fnop': (f, m) => (x(f, 0xd9, M(6), m), x(f, 0xd9, 0xd0)),
+    fnop: (f) => x(f, 0xd9, 0xd0),
+    fwait: (f) => f.wait(),
+    ffree: (f) => x(f, 0xdd, 0xc3),
+    ffreep: (f) => x(f, 0xdf, 0xc3),
+    fincstp: (f) => x(f, 0xd9, 0xf7),
+    fdecstp: (f) => x(f, 0xd9, 0xf6),
+    fxch: (f) => x(f, 0xd9, 0xc9),
+    fld1: (f) => x(f, 0xd9, 0xe8),
+    fldst1: (f) => x(f, 0xd9, 0xc1),
+    fstst1: (f) => x(f, 0xdd, 0xd1),
+    fchs: (f) => x(f, 0xd9, 0xe0),
+    fxam: (f) => x(f, 0xd9, 0xe5),
+    fcmovb: (f) => x(f, 0xda, 0xc1),
+    fucomi: (f) => x(f, 0xdb, 0xe9),
+    'fstp.m32': (f, m) => x(f, 0xd9, M(3), m),
+    fldenv: (f) => x(f, 0xd9, M(4), clean),
+    frstor: (f) => x(f, 0xdd, M(4), clean),
+    fxrstor: (f) => f.fxrstor(cleanFx),
+  };
+  assert.equal(hw.size, Object.keys(acts).length, 'every instruction reported');
+  const wrong: string[] = [];
+  for (const [name, act] of Object.entries(acts)) {
+    const { fpu } = newFpu();
+    setCw(fpu, 0x037b);
+    x(fpu, 0xd9, 0xe8);
+    x(fpu, 0xd9, 0xee);
+    x(fpu, 0xde, 0xf9); // 1/0: ZE pending
+    let ours = 'ok';
+    try {
+      act(fpu, new ByteMem(512));
+    } catch (e) {
+      if (!(e instanceof CpuFault) || e.vector !== 16) throw e;
+      ours = 'trap';
+    }
+    if (ours !== hw.get(name)) wrong.push(`${name}: silicon ${hw.get(name)}, ours ${ours}`);
+  }
+  assert.deepEqual(wrong, []);
 });
 
 test('transcendentals agree with silicon to 1 ulp with the same exceptions and C2', { skip }, (t) => {
