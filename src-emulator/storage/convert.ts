@@ -43,7 +43,8 @@ export function convertImage(src: DiskImage, dstPath: string, format: ImageForma
     const buf = new Uint8Array(step);
     let pos = 0;
     while (pos < src.size) {
-      const st = chainStatus(src, pos, Math.min(step, src.size - pos));
+      // Ask about a long range: holes are skipped in one step, however big the disk.
+      const st = chainStatus(src, pos, Math.min(1024 * 1024 * 1024, src.size - pos));
       if (!st.data) {
         pos += st.length;
         opts.onProgress?.(pos, src.size);
@@ -96,8 +97,8 @@ export function compareImages(a: DiskImage, b: DiskImage, onProgress?: Progress)
   const bb = new Uint8Array(CHUNK);
   let pos = 0;
   while (pos < common) {
-    const sa = chainStatus(a, pos, Math.min(CHUNK, common - pos));
-    const sb = chainStatus(b, pos, Math.min(CHUNK, common - pos));
+    const sa = chainStatus(a, pos, Math.min(1024 * CHUNK, common - pos));
+    const sb = chainStatus(b, pos, Math.min(1024 * CHUNK, common - pos));
     if (!sa.data && !sb.data) {
       pos += Math.min(sa.length, sb.length);
       continue;
