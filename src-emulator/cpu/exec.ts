@@ -414,7 +414,10 @@ function shift(c: Cpu, op: number, a: number, count: number, size: number): numb
   return r;
 }
 
-function mul32(a: number, b: number): [number, number] {
+/** Results of the last mul32/imul32 (kept in module variables to avoid allocating). */
+let mulLo = 0;
+let mulHi = 0;
+function mul32(a: number, b: number): void {
   a >>>= 0;
   b >>>= 0;
   const aL = a & 0xffff;
@@ -426,16 +429,29 @@ function mul32(a: number, b: number): [number, number] {
   const hl = aH * bL;
   const hh = aH * bH;
   const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  const lo = ((mid << 16) | (ll & 0xffff)) >>> 0;
-  const hi = (hh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) >>> 0;
-  return [lo, hi];
+  mulLo = ((mid << 16) | (ll & 0xffff)) >>> 0;
+  mulHi = (hh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) >>> 0;
 }
-function imul32(a: number, b: number): [number, number] {
-  const [lo, hi] = mul32(a, b);
-  let h = hi;
-  if (a | 0) if ((a | 0) < 0) h -= b >>> 0;
+function imul32(a: number, b: number): void {
+  mul32(a, b);
+  let h = mulHi;
+  if ((a | 0) < 0) h -= b >>> 0;
   if ((b | 0) < 0) h -= a >>> 0;
-  return [lo, h >>> 0];
+  mulHi = h >>> 0;
+}
+
+let divQ = 0;
+let divR = 0;
+/** Unsigned (hi:lo) / d for hi < d, so the quotient fits 32 bits; exact in doubles (16-bit long division). */
+function udiv64(hi: number, lo: number, d: number): void {
+  let r = hi;
+  const t1 = r * 65536 + (lo >>> 16);
+  const q1 = Math.floor(t1 / d);
+  r = t1 - q1 * d;
+  const t0 = r * 65536 + (lo & 0xffff);
+  const q0 = Math.floor(t0 / d);
+  divR = t0 - q0 * d;
+  divQ = q1 * 65536 + q0;
 }
 
 /** IMUL with a truncated result (2- and 3-operand forms): returns result; sets CF=OF on overflow. */
@@ -447,9 +463,11 @@ function imulTrunc(c: Cpu, a: number, b: number, size: number): number {
     r = p & 0xffff;
     overflow = p !== (r << 16) >> 16;
   } else {
-    const [lo, hi] = imul32(a, b);
-    r = lo;
-    overflow = (hi | 0) !== (lo | 0) >> 31;
+    // The exact product differs from its low 32 bits exactly when it does not fit (beyond 2^53
+    // the double is inexact but can never equal an int32).
+    const lo = Math.imul(a, b);
+    overflow = (a | 0) * (b | 0) !== lo;
+    r = lo >>> 0;
   }
   c.setResultFlags(r, size, overflow ? 1 : 0, overflow ? 1 : 0, 0);
   return r;
@@ -486,10 +504,10 @@ function group3(c: Cpu, size: number): void {
         const hi = r >>> 16 ? 1 : 0;
         c.setResultFlags(r & 0xffff, 16, hi, hi, 0);
       } else {
-        const [lo, hi] = mul32(c.regs[EAX], b);
-        c.regs[EAX] = lo;
-        c.regs[EDX] = hi;
-        c.setResultFlags(lo, 32, hi ? 1 : 0, hi ? 1 : 0, 0);
+        mul32(c.regs[EAX], b);
+        c.regs[EAX] = mulLo;
+        c.regs[EDX] = mulHi;
+        c.setResultFlags(mulLo, 32, mulHi ? 1 : 0, mulHi ? 1 : 0, 0);
       }
       return;
     }
@@ -508,11 +526,11 @@ function group3(c: Cpu, size: number): void {
         const o = r !== (r << 16) >> 16 ? 1 : 0;
         c.setResultFlags(r & 0xffff, 16, o, o, 0);
       } else {
-        const [lo, hi] = imul32(c.regs[EAX], b);
-        c.regs[EAX] = lo;
-        c.regs[EDX] = hi;
-        const o = (hi | 0) !== (lo | 0) >> 31 ? 1 : 0;
-        c.setResultFlags(lo, 32, o, o, 0);
+        imul32(c.regs[EAX], b);
+        c.regs[EAX] = mulLo;
+        c.regs[EDX] = mulHi;
+        const o = (mulHi | 0) !== (mulLo | 0) >> 31 ? 1 : 0;
+        c.setResultFlags(mulLo, 32, o, o, 0);
       }
       return;
     }
@@ -540,10 +558,9 @@ function group3(c: Cpu, size: number): void {
           c.regs[EDX] = lo % b;
         } else {
           if (hi >= b) c.fault(EXC_DE);
-          const n = (BigInt(hi) << 32n) | BigInt(lo);
-          const bb = BigInt(b);
-          c.regs[EAX] = Number(n / bb);
-          c.regs[EDX] = Number(n % bb);
+          udiv64(hi, lo, b);
+          c.regs[EAX] = divQ;
+          c.regs[EDX] = divR;
         }
       }
       return;
@@ -567,12 +584,21 @@ function group3(c: Cpu, size: number): void {
         c.r16[0] = q;
         c.r16[EDX << 1] = n % d;
       } else {
-        const n = (BigInt(c.regs[EDX]) << 32n) | BigInt(c.regs[EAX] >>> 0);
-        const d = BigInt(b | 0);
-        const q = n / d;
-        if (q > 2147483647n || q < -2147483648n) c.fault(EXC_DE);
-        c.regs[EAX] = Number(q);
-        c.regs[EDX] = Number(n % d);
+        let hi = c.regs[EDX] >>> 0;
+        let lo = c.regs[EAX] >>> 0;
+        const nneg = (c.regs[EDX] | 0) < 0;
+        if (nneg) {
+          // |dividend| as a 64-bit two's complement negation.
+          lo = (~lo + 1) >>> 0;
+          hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
+        }
+        const dneg = (b | 0) < 0;
+        const ad = dneg ? (-(b | 0)) >>> 0 : b >>> 0;
+        if (hi >= ad) c.fault(EXC_DE);
+        udiv64(hi, lo, ad);
+        if (nneg !== dneg ? divQ > 0x80000000 : divQ > 0x7fffffff) c.fault(EXC_DE);
+        c.regs[EAX] = nneg !== dneg ? -divQ : divQ;
+        c.regs[EDX] = nneg ? -divR : divR;
       }
       return;
     }

@@ -152,3 +152,56 @@ test('i686 extras: CMOVcc, CMPXCHG, CMPXCHG8B, XADD, BSWAP, MOVZX/MOVSX, SETcc',
   m = run('ud2');
   assert.equal(exceptionLog(m).vector, 6);
 });
+
+test('32-bit MUL/IMUL/DIV/IDIV agree with BigInt on random operands (incl. #DE cases)', () => {
+  const m = makeMachine();
+  loadProtected(m, 'main:\nmul ecx\nhlt\nimul ecx\nhlt\ndiv ecx\nhlt\nidiv ecx\nhlt\nimul eax, ecx\nhlt\n');
+  const base = m.cpu.eip;
+  let seed = 12345;
+  const rnd = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed ^ (seed >>> 13) ^ Math.imul(seed, 0x9e3779b1)) >>> 0;
+  };
+  const s32 = (v: bigint) => BigInt.asIntN(32, v);
+  const u32 = (v: bigint) => BigInt.asUintN(32, v);
+  for (let i = 0; i < 3000; i++) {
+    const kind = i % 5;
+    let eax = rnd();
+    let edx = rnd();
+    let ecx = rnd();
+    if (i & 8) ecx >>>= rnd() % 32;
+    if (i & 16) edx >>>= rnd() % 32;
+    if (kind === 3 && i & 32) edx = eax & 0x80000000 ? 0xffffffff : 0;
+    m.cpu.setReg32(0, eax);
+    m.cpu.setReg32(1, ecx);
+    m.cpu.setReg32(2, edx);
+    m.cpu.halted = false;
+    m.mem.write32(0x500 + 16, 0);
+    m.cpu.eip = base + [0, 3, 6, 9, 12][kind];
+    m.cpu.run(1);
+    const faulted = m.mem.read32(0x500 + 16) !== 0 || m.cpu.eip !== base + [0, 3, 6, 9, 12][kind] + (kind === 4 ? 3 : 2);
+    const A = BigInt(eax);
+    const C = BigInt(ecx);
+    const D = BigInt(edx);
+    const got = [m.cpu.getReg32(0), m.cpu.getReg32(2)];
+    if (kind === 0) assert.deepEqual(got, [Number(u32(A * C)), Number(u32((A * C) >> 32n))]);
+    else if (kind === 1) {
+      const p = s32(A) * s32(C);
+      assert.deepEqual(got, [Number(u32(p)), Number(u32(p >> 32n))]);
+    } else if (kind === 2) {
+      const n = (D << 32n) | A;
+      if (C === 0n || n / C > 0xffffffffn) assert.ok(faulted, `DIV ${n}/${C} must fault`);
+      else assert.deepEqual(got, [Number(n / C), Number(n % C)], `DIV ${n}/${C}`);
+    } else if (kind === 3) {
+      const n = BigInt.asIntN(64, (D << 32n) | A);
+      const d = s32(C);
+      const q = d === 0n ? 0n : n / d;
+      if (d === 0n || q > 0x7fffffffn || q < -0x80000000n) assert.ok(faulted, `IDIV ${n}/${d} must fault`);
+      else assert.deepEqual(got, [Number(u32(q)), Number(u32(n % d))], `IDIV ${n}/${d}`);
+    } else {
+      const p = s32(A) * s32(C);
+      assert.equal(got[0], Number(u32(p)));
+      assert.equal((m.cpu.getFlags() & 1) !== 0, p !== s32(p), `IMUL overflow flag for ${s32(A)}*${s32(C)}`);
+    }
+  }
+});
