@@ -243,6 +243,11 @@ export class GdbClient {
   /** Single-steps one instruction; returns the stop reply (e.g. `T05thread:01;`). */
   async step(timeoutMs = 5000): Promise<string> {
     const r = await this.command('s', timeoutMs);
+    if (r[0] === 'W' || r[0] === 'X') {
+      // The target is gone (QEMU exits on shutdown with -no-reboot).
+      this.exited = r;
+      throw new GdbError(`target exited during a step (${r})`);
+    }
     if (r[0] !== 'T' && r[0] !== 'S') throw new GdbError(`step: unexpected stop reply ${r}`);
     return r;
   }
@@ -262,8 +267,11 @@ export class GdbClient {
     }
   }
 
+  /** The exit reply (W/X) if the target has exited. */
+  exited: string | null = null;
+
   get isClosed(): boolean {
-    return this.closed;
+    return this.closed || this.exited !== null;
   }
 
   close(): void {
