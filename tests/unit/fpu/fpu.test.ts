@@ -346,6 +346,25 @@ test('FSAVE/FRSTOR round-trip registers, tags and pointers; FSAVE reinitialises'
   assert.equal(host.ferr, false);
 });
 
+test('FSAVE/FRSTOR in all four layouts: registers follow the 14/28-byte environment, round-trip exactly', () => {
+  for (const [pm, op32] of [[true, true], [false, true], [true, false], [false, false]] as const) {
+    const { fpu, host } = newFpu();
+    host.protectedMode = pm;
+    host.operandSize32 = op32;
+    push80(fpu, { se: 0x1234, sig: 0x8765432112345678n });
+    x(fpu, 0xd9, 0xee);
+    const img = new ByteMem(128);
+    x(fpu, 0xdd, M(6), img);
+    const env = op32 ? 28 : 14;
+    assert.equal(img.hex(10, env), '00 00 00 00 00 00 00 00 00 00', 'ST0 = +0');
+    assert.equal(img.hex(10, env + 10), '78 56 34 12 21 43 65 87 34 12', 'ST1');
+    x(fpu, 0xdd, M(4), img); // FRSTOR
+    const again = new ByteMem(128);
+    x(fpu, 0xdd, M(6), again);
+    assert.equal(again.hex(env + 80), img.hex(env + 80), `pm=${pm} op32=${op32}`);
+  }
+});
+
 /** A state with known pointers: 1.0, +0, +inf pushed; last instruction FLD m80 at 0123:5678 from 2345:1234. */
 function envState(pm: boolean, op32: boolean): { fpu: Fpu; host: TestHost } {
   const { fpu, host } = newFpu();
