@@ -527,7 +527,7 @@ test('FRSTOR/FXRSTOR of arbitrary control/status/tag words and registers, and FX
   for (let i = 0; i < 900; i++) {
     const op = ['frstor', 'fxrstor', 'fxsave'][i % 3];
     // CW with any masks, PC and RC; SW with any flags, ES/B and TOP; any tag word.
-    const words = (BigInt(r.u32() & 0xffff) << 32n) | (BigInt(r.u32()) << 16n) | BigInt(r.u32() & 0x1fff);
+    const words = (BigInt(r.u32() & 0xffff) << 32n) | (BigInt(r.u32()) << 16n) | BigInt(r.u32() & 0xffff);
     const a: F80 = op === 'fxsave' ? randomF80(r) : { se: 0x3fff, sig: words & 0xffffffffffffn };
     cases.push({ op, cw: randomCw(r, true), a, b: randomF80(r) });
   }
