@@ -236,6 +236,31 @@ test('qcow2 snapshots: create, write, apply, delete keep data and metadata consi
   q.close();
 });
 
+test('qcow2: zeros take no space (nothing allocated, or the v3 zero flag over a backing file)', () => {
+  const base = p('zbase.qcow2');
+  createImage(base, 'qcow2', 16 * MiB);
+  let d = openImage(base, { cache: false });
+  const sizeBefore = fs.statSync(base).size;
+  d.write(0, new Uint8Array(8 * MiB));
+  assert.equal(fs.statSync(base).size, sizeBefore, 'zeros on a fresh image allocate nothing');
+  d.write(MiB, pattern(2 * MiB, 4));
+  d.close();
+  const top = p('ztop.qcow2');
+  createImage(top, 'qcow2', 0, { backing: 'zbase.qcow2' });
+  d = openImage(top, { cache: false });
+  d.write(2 * MiB, new Uint8Array(MiB));
+  assert.ok(fs.statSync(top).size < 2 * 65536 + sizeBefore, 'the zero flag, not data clusters');
+  d.close();
+  const got = readAll(top);
+  const want = new Uint8Array(16 * MiB);
+  want.set(pattern(2 * MiB, 4), MiB);
+  want.fill(0, 2 * MiB, 3 * MiB);
+  same(got, want, 'zero flag over backing data');
+  const c = openImage(top, { readOnly: true, cache: false });
+  assert.deepEqual(c.check().errors, []);
+  c.close();
+});
+
 test('compressed qcow2 (convert -c) and streamOptimized VMDK round-trip; compare finds the first difference', () => {
   const src = p('src.raw');
   createImage(src, 'raw', 4 * MiB);
