@@ -28,6 +28,11 @@ export interface VgaOptions {
   clock: VirtualClock;
   /** Video memory in MiB (config.display.vramMiB); at least 1, rounded up to a power of two for the BAR. */
   vramMiB: number;
+  /**
+   * A VGA BIOS image (e.g. SeaBIOS's vgabios-stdvga.bin) offered through the PCI expansion ROM BAR,
+   * as QEMU's std VGA does, so a firmware that scans option ROMs runs it for this function.
+   */
+  romImage?: Uint8Array;
 }
 
 export type VgaMode =
@@ -240,9 +245,58 @@ export class Vga extends PciDevice implements MmioHandler {
       },
     });
 
+    if (opts.romImage && opts.romImage.length) {
+      let romSize = 2048;
+      while (romSize < opts.romImage.length) romSize <<= 1;
+      const rom = new Uint8Array(romSize);
+      rom.set(opts.romImage);
+      this.rom = rom;
+      const mask = romSize - 1;
+      this.romHandler = { read8: (addr) => rom[(addr - (this.romBase ?? 0)) & mask], write8: () => {} };
+      this.config[0x30] = 0; // base 0, disabled
+    }
+
     this.registerPorts();
     this.mem.mapMmio(0xa0000, 0x20000, this);
     this.resetVga();
+  }
+
+  // ------------------------------------------------------------------ PCI expansion ROM (offset 30h)
+
+  private rom: Uint8Array | null = null;
+  private romHandler: MmioHandler | null = null;
+  private romBase: number | null = null;
+
+  override writeConfig(offset: number, value: number, size: 1 | 2 | 4): void {
+    if (offset >= 0x30 && offset < 0x34) {
+      if (!this.rom) return; // no ROM: the register reads as zero
+      let v = this.get32(0x30);
+      const shift = (offset - 0x30) * 8;
+      const mask = size === 4 ? 0xffffffff : ((1 << (size * 8)) - 1) << shift;
+      v = ((v & ~mask) | ((value << shift) & mask)) >>> 0;
+      this.set32(0x30, (v & (~(this.rom.length - 1) | 1)) >>> 0);
+      this.updateMappings();
+      return;
+    }
+    super.writeConfig(offset, value, size);
+  }
+
+  /** BARs as the base class does, plus the expansion ROM (decoded when enabled with memory space on). */
+  override updateMappings(): void {
+    super.updateMappings();
+    if (!this.rom || !this.romHandler) return;
+    const reg = this.get32(0x30);
+    const base = (reg & ~(this.rom.length - 1) & ~1) >>> 0;
+    const next = reg & 1 && this.command & 2 && base !== 0 && base + this.rom.length <= 0x1_0000_0000 ? base : null;
+    if (next === this.romBase) return;
+    const mem = this.bus?.mem ?? this.mem;
+    mem.unmapMmio(this.romHandler);
+    this.romBase = next;
+    if (next !== null) {
+      const start = next - (next % 4096);
+      const end = Math.ceil((next + this.rom.length) / 4096) * 4096;
+      mem.mapMmio(start, end - start, this.romHandler);
+    }
   }
 
   // ------------------------------------------------------------------ Device

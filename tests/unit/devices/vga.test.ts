@@ -462,3 +462,27 @@ test('CGA mode 4: 2 bits per pixel, even lines at B8000 and odd lines at BA000 (
   assert.deepEqual(px(f, 7, 1), [0xaa, 0xff, 0xaa]);
   assert.deepEqual(px(f, 1, 0), [0, 0, 0]);
 });
+
+test('PCI expansion ROM BAR offers the VGA BIOS image when given one', () => {
+  const mem = new PhysicalMemory(32 << 20);
+  const io = new IoBus();
+  const rom = new Uint8Array(40 * 1024);
+  rom.set([0x55, 0xaa, 80]);
+  rom[rom.length - 1] = 0x77;
+  const vga = new Vga({ io, mem, clock: new VirtualClock(), vramMiB: 4, romImage: rom });
+  const pci = new PciBus(io, mem);
+  pci.attach(vga, 2);
+  pci.writeConfig(0, 2, 0, 0x30, 0xfffff800, 4);
+  assert.equal(pci.readConfig(0, 2, 0, 0x30, 4), (~(64 * 1024 - 1)) >>> 0, '64 KiB ROM BAR');
+  pci.writeConfig(0, 2, 0, 0x30, 0xfeb00001, 4);
+  assert.equal(mem.read8(0xfeb00000), 0xff, 'not decoded until memory space is on');
+  pci.writeConfig(0, 2, 0, 0x04, 0x0002, 2);
+  assert.equal(mem.read16(0xfeb00000), 0xaa55);
+  assert.equal(mem.read8(0xfeb00000 + rom.length - 1), 0x77);
+  pci.writeConfig(0, 2, 0, 0x30, 0xfeb00000, 4);
+  assert.equal(mem.read8(0xfeb00000), 0xff, 'disabled again');
+  // Without an image the register stays zero.
+  const plain = setup();
+  plain.vga.writeConfig(0x30, 0xfffff800, 4);
+  assert.equal(plain.vga.readConfig(0x30, 4), 0);
+});
