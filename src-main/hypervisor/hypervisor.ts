@@ -36,6 +36,8 @@ interface Runtime {
   savedOk: boolean;
   /** The saved state the next boot restores. */
   restorePath?: string | null;
+  /** The hypervisor killed the process at the end of a power off. */
+  forcedOff?: boolean;
 }
 
 export interface HypervisorOptions {
@@ -315,6 +317,7 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     rt.lifecycle.to('starting');
     rt.exitExpected = false;
     rt.savedOk = false;
+    rt.forcedOff = false;
     rt.lastError = null;
     rt.restorePath = restore ? savedStatePath(e.folder) : null;
     const logs = join(e.folder, 'logs');
@@ -396,8 +399,9 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     } else if (rt.exitExpected && !rt.lastError && code === 0) {
       this.logLine(rt, `guest process ${how}`);
       this.rest(id, rt, 'stopped');
-    } else if (rt.exitExpected && !rt.lastError && signal && rt.lifecycle.state !== 'starting') {
-      // Killed after the power-off grace period: still an orderly power off.
+    } else if (rt.exitExpected && !rt.lastError && (rt.forcedOff || signal)) {
+      // Killed after the power-off grace period (Electron reports no signal, hence forcedOff):
+      // still the power off the user asked for.
       this.logLine(rt, `guest process ${how} after power off`);
       this.rest(id, rt, 'stopped');
     } else {
@@ -442,7 +446,9 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     this.logLine(rt, 'power off');
     guest.send({ type: 'power-off' });
     setTimeout(() => {
-      if (rt.guest === guest) guest.kill();
+      if (rt.guest !== guest) return;
+      rt.forcedOff = true;
+      guest.kill();
     }, POWER_OFF_GRACE_MS).unref();
   }
 
