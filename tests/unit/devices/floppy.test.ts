@@ -185,3 +185,22 @@ test('saveState/loadState in the result phase', () => {
   assert.deepEqual(results(other.io), [0, 0, 0, 0, 2, 2].slice(0, 6));
   assert.equal(first, 0);
 });
+
+test('FORMAT TRACK takes C/H/R/N by DMA and fills the sectors', () => {
+  const env = setup();
+  const { io, mem, disk, settle } = env;
+  resetFdc(env);
+  const ids: number[] = [];
+  for (let r = 1; r <= 18; r++) ids.push(5, 1, r, 2);
+  mem.writeBytes(0x40000, new Uint8Array(ids));
+  dmaProgram(io, 0x40000, ids.length, false);
+  send(io, [0x4d, 0x04, 2, 18, 0x54, 0xe6]);
+  settle();
+  const r = results(io);
+  assert.equal(r.length, 7);
+  assert.equal(r[0] & 0xc0, 0);
+  const start = (5 * 2 + 1) * 18 * 512;
+  assert.ok(disk.data.subarray(start, start + 18 * 512).every((b) => b === 0xe6));
+  assert.ok(!disk.data.subarray(start - 512, start).every((b) => b === 0xe6), 'the previous track is untouched');
+  assert.ok(!disk.data.subarray(start + 18 * 512, start + 19 * 512).every((b) => b === 0xe6), 'the next track is untouched');
+});
