@@ -159,6 +159,9 @@ interface Layout {
   /** Graphics: scan lines per address row, and which row-scan bits replace address bits 13/14 (CGA/Hercules interleave: CR17 bits 0/1 clear). */
   scanPerRow: number;
   rowScanSub: number;
+  /** Split screen: after this physical scan line the address restarts at 0; and physical lines per output line. */
+  lineCompare: number;
+  linesPerOutput: number;
   bpp: number;
   vbe: boolean;
   lineBytes: number; // VBE: bytes per line
@@ -919,6 +922,8 @@ export class Vga extends PciDevice implements MmioHandler {
       shift: 0,
       scanPerRow: 1,
       rowScanSub: 0,
+      lineCompare: 0x3ff,
+      linesPerOutput: 1,
       bpp: 0,
       vbe: false,
       lineBytes: 0,
@@ -961,7 +966,9 @@ export class Vga extends PciDevice implements MmioHandler {
       base.rowScanSub = (cr[0x17] & 1 ? 0 : 1) | (cr[0x17] & 2 ? 0 : 2);
       // With interleave, each scan line of an address row shows a different bank; else rows repeat.
       base.scanPerRow = base.rowScanSub ? maxScan : 1;
-      base.height = Math.max(1, Math.floor(vde / doubleScan / (base.rowScanSub ? 1 : maxScan)));
+      base.linesPerOutput = doubleScan * (base.rowScanSub ? 1 : maxScan);
+      base.height = Math.max(1, Math.floor(vde / base.linesPerOutput));
+      base.lineCompare = cr[0x18] | ((cr[7] & 0x10) << 4) | ((cr[9] & 0x40) << 3);
       if (base.shift >= 2 || this.attr[0x10] & 0x40) {
         base.shift = 2;
         base.bpp = 8;
@@ -971,7 +978,7 @@ export class Vga extends PciDevice implements MmioHandler {
         base.width = cols * 8;
       }
     }
-    base.key = `${base.kind}:${base.width}x${base.height}:${base.cols}x${base.rows}:${base.charWidth}x${base.charHeight}:${base.shift}:${base.rowScanSub}:${base.scanPerRow}:${base.startAddr}:${base.pitch}:${base.scale}:${blank}`;
+    base.key = `${base.kind}:${base.width}x${base.height}:${base.cols}x${base.rows}:${base.charWidth}x${base.charHeight}:${base.shift}:${base.rowScanSub}:${base.scanPerRow}:${base.lineCompare}:${base.startAddr}:${base.pitch}:${base.scale}:${blank}`;
     if (blank && base.kind !== 'text') base.kind = 'blank';
     return base;
   }
@@ -1135,8 +1142,15 @@ export class Vga extends PciDevice implements MmioHandler {
 
   /** Plane address where graphics line `y` starts, with CGA-style row-scan substitution into address bits 13/14. */
   private lineAddress(l: Layout, y: number): number {
+    let start = l.startAddr;
+    const phys = y * l.linesPerOutput;
+    if (phys > l.lineCompare) {
+      // Below the split line the display shows memory from address 0 (status bars of DOS games).
+      start = 0;
+      y = Math.floor((phys - l.lineCompare - 1) / l.linesPerOutput);
+    }
     const row = Math.floor(y / l.scanPerRow);
-    let a = (l.startAddr + row * l.pitch) * l.scale;
+    let a = (start + row * l.pitch) * l.scale;
     if (l.rowScanSub) {
       const scan = y % l.scanPerRow;
       if (l.rowScanSub & 1) a = (a & ~0x2000) | ((scan & 1) << 13);

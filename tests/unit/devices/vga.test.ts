@@ -486,3 +486,23 @@ test('PCI expansion ROM BAR offers the VGA BIOS image when given one', () => {
   plain.vga.writeConfig(0x30, 0xfffff800, 4);
   assert.equal(plain.vga.readConfig(0x30, 4), 0);
 });
+
+test('line compare splits the screen: lines below it show memory from address 0', () => {
+  const { io, mem, vga } = setup();
+  program(io, MODE_13H);
+  vga.vram.fill(0);
+  mem.write8(0xa0000 + 0, 0x01); // line 0
+  mem.write8(0xa0000 + 320 * 50, 0x02); // line 50
+  io.out16(0x3d4, 0x0c | (((50 * 80) >> 8) << 8)); // start address = line 50
+  io.out16(0x3d4, 0x0d | (((50 * 80) & 0xff) << 8));
+  let f = vga.renderRgba();
+  assert.deepEqual(px(f, 0, 0), [0, 0xaa, 0], 'line 50 (green) at the top');
+  // Split at physical scan line 199 (output line 100 in this double-scanned mode).
+  io.out16(0x3d4, 0x18 | (199 << 8));
+  io.out16(0x3d4, 0x07 | ((0x1f & ~0x10) << 8));
+  io.out16(0x3d4, 0x09 | ((0x41 & ~0x40) << 8));
+  f = vga.renderRgba();
+  assert.deepEqual(px(f, 0, 0), [0, 0xaa, 0]);
+  assert.deepEqual(px(f, 0, 100), [0, 0, 0xaa], 'line 0 of memory (blue) right below the split');
+  assert.deepEqual(px(f, 0, 99), [0, 0, 0]);
+});
