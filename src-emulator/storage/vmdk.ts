@@ -13,7 +13,6 @@ const FLAG_RGD = 2;
 const FLAG_ZERO_GRAIN = 4;
 const FLAG_COMPRESSED = 1 << 16;
 const FLAG_MARKERS = 1 << 17;
-const GD_AT_END = Number.MAX_SAFE_INTEGER; // stands for 0xffffffffffffffff
 const MARKER_EOS = 0;
 const MARKER_GT = 1;
 const MARKER_GD = 2;
