@@ -162,6 +162,8 @@ interface Layout {
   /** Split screen: after this physical scan line the address restarts at 0; and physical lines per output line. */
   lineCompare: number;
   linesPerOutput: number;
+  /** Horizontal pel panning in pixels (AR13). */
+  pan: number;
   bpp: number;
   vbe: boolean;
   lineBytes: number; // VBE: bytes per line
@@ -219,6 +221,8 @@ export class Vga extends PciDevice implements MmioHandler {
   private lastCursorPhase = -1;
   private lastCharPhase = -1;
   private readonly palette32 = new Uint32Array(256);
+  /** 4-bit pixel to RGBA through the attribute controller, refreshed each render. */
+  private readonly lut16 = new Uint32Array(16);
   /** Host byte order is little-endian on every platform we run on; RGBA bytes = ABGR words. */
   private readonly lfb: MmioHandler;
   private lfbBase: number | null = null;
@@ -924,6 +928,7 @@ export class Vga extends PciDevice implements MmioHandler {
       rowScanSub: 0,
       lineCompare: 0x3ff,
       linesPerOutput: 1,
+      pan: 0,
       bpp: 0,
       vbe: false,
       lineBytes: 0,
@@ -969,16 +974,19 @@ export class Vga extends PciDevice implements MmioHandler {
       base.linesPerOutput = doubleScan * (base.rowScanSub ? 1 : maxScan);
       base.height = Math.max(1, Math.floor(vde / base.linesPerOutput));
       base.lineCompare = cr[0x18] | ((cr[7] & 0x10) << 4) | ((cr[9] & 0x40) << 3);
+      const pel = this.attr[0x13] & 0x0f;
       if (base.shift >= 2 || this.attr[0x10] & 0x40) {
         base.shift = 2;
         base.bpp = 8;
         base.width = (cols * 8) >> 1;
+        base.pan = (pel >> 1) & 3;
       } else {
         base.bpp = base.shift === 1 ? 2 : 4;
         base.width = cols * 8;
+        base.pan = base.shift === 0 && pel < 8 ? pel : 0;
       }
     }
-    base.key = `${base.kind}:${base.width}x${base.height}:${base.cols}x${base.rows}:${base.charWidth}x${base.charHeight}:${base.shift}:${base.rowScanSub}:${base.scanPerRow}:${base.lineCompare}:${base.startAddr}:${base.pitch}:${base.scale}:${blank}`;
+    base.key = `${base.kind}:${base.width}x${base.height}:${base.cols}x${base.rows}:${base.charWidth}x${base.charHeight}:${base.shift}:${base.rowScanSub}:${base.scanPerRow}:${base.lineCompare}:${base.pan}:${base.startAddr}:${base.pitch}:${base.scale}:${blank}`;
     if (blank && base.kind !== 'text') base.kind = 'blank';
     return base;
   }
@@ -1057,6 +1065,7 @@ export class Vga extends PciDevice implements MmioHandler {
     this.lastLayoutKey = l.key;
     this.fullRedraw = false;
     this.updatePalette();
+    for (let v = 0; v < 16; v++) this.lut16[v] = this.palette32[this.attrToDac(v)];
     const now = this.clock.now();
     const cursorPhase = Math.floor(now / CURSOR_BLINK_NS);
     const charPhase = Math.floor(now / CHAR_BLINK_NS);
@@ -1235,6 +1244,25 @@ export class Vga extends PciDevice implements MmioHandler {
     const lineAddr = this.lineAddress(l, y);
     const scale = l.scale;
     const w = l.width;
+    // Below a split line the panning may be reset (AR10 bit 5), so the status bar stays still.
+    const pan = y * l.linesPerOutput > l.lineCompare && this.attr[0x10] & 0x20 ? 0 : l.pan;
+    if (pan && l.shift === 2) {
+      for (let x = 0; x < w; x++) {
+        const sx = x + pan;
+        out[o++] = pal[((vram32[(lineAddr + (sx >> 2) * scale) & 0xffff] >>> ((sx & 3) * 8)) & 0xff) & this.pelMask];
+      }
+      return;
+    }
+    if (pan && l.shift === 0) {
+      const lut = this.lut16;
+      for (let x = 0; x < w; x++) {
+        const sx = x + pan;
+        const planes = vram32[(lineAddr + (sx >> 3) * scale) & 0xffff];
+        const b = 7 - (sx & 7);
+        out[o++] = lut[((planes >>> b) & 1) | (((planes >>> (8 + b)) & 1) << 1) | (((planes >>> (16 + b)) & 1) << 2) | (((planes >>> (24 + b)) & 1) << 3)];
+      }
+      return;
+    }
     if (l.shift === 2) {
       // 256 colours: each address holds four pixels, one per plane.
       for (let x = 0; x < w; x += 4) {
@@ -1257,8 +1285,7 @@ export class Vga extends PciDevice implements MmioHandler {
       return;
     }
     // 16 colours planar: bit 7-x of each plane byte forms the 4-bit pixel.
-    const lut = new Uint32Array(16);
-    for (let v = 0; v < 16; v++) lut[v] = pal[this.attrToDac(v)];
+    const lut = this.lut16;
     for (let x = 0; x < w; x += 8) {
       const planes = vram32[(lineAddr + (x >> 3) * scale) & 0xffff];
       const p0 = planes & 0xff;

@@ -506,3 +506,29 @@ test('line compare splits the screen: lines below it show memory from address 0'
   assert.deepEqual(px(f, 0, 100), [0, 0, 0xaa], 'line 0 of memory (blue) right below the split');
   assert.deepEqual(px(f, 0, 99), [0, 0, 0]);
 });
+
+test('horizontal pel panning shifts planar and 256-colour lines', () => {
+  const { io, mem, vga } = setup();
+  program(io, MODE_12H);
+  vga.vram.fill(0);
+  io.out16(0x3c4, 0x0f02);
+  mem.write8(0xa0000, 0x20); // pixel 2 white (colour 15)
+  const pan = (v: number) => {
+    io.in8(0x3da);
+    io.out8(0x3c0, 0x13);
+    io.out8(0x3c0, v);
+    io.out8(0x3c0, 0x20);
+  };
+  assert.deepEqual(px(vga.renderRgba(), 2, 0), [0xff, 0xff, 0xff]);
+  pan(2);
+  let f = vga.renderRgba();
+  assert.deepEqual(px(f, 0, 0), [0xff, 0xff, 0xff]);
+  assert.deepEqual(px(f, 2, 0), [0, 0, 0]);
+  program(io, MODE_13H);
+  vga.vram.fill(0);
+  mem.write8(0xa0000 + 3, 0x0f);
+  pan(2); // 256-colour modes pan in units of two pel-panning steps
+  f = vga.renderRgba();
+  assert.notDeepEqual(px(f, 2, 0), [0, 0, 0]);
+  assert.deepEqual(px(f, 3, 0), [0, 0, 0]);
+});
