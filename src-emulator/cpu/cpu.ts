@@ -172,6 +172,8 @@ export class Cpu {
   nmiBlocked = false;
   /** One-instruction interrupt inhibit after STI / MOV SS / POP SS. */
   interruptShadow = false;
+  /** Set by MOV SS / POP SS while TF=1: the single-step trap waits one instruction. */
+  ssInhibit = false;
   /** Set by anything that may need the run loop to look at interrupts/traps before the next instruction. */
   eventCheck = true;
 
@@ -315,7 +317,11 @@ export class Cpu {
         const tf = this.flags & TF;
         executeOne(this);
         n++;
-        if (tf) this.singleStepTrap();
+        if (tf) {
+          // MOV SS / POP SS hold the single-step trap until after the next instruction.
+          if (this.ssInhibit) this.ssInhibit = false;
+          else this.singleStepTrap();
+        }
         if (this.eventCheck || this.halted) return;
       }
     } finally {

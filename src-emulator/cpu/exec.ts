@@ -42,6 +42,7 @@ import {
   PF,
   SF,
   SS,
+  TF,
   ZF,
 } from './constants';
 import * as Sys from './system';
@@ -1276,6 +1277,7 @@ function execOp(c: Cpu, op: number): void {
       if (s === SS) {
         c.interruptShadow = true;
         c.eventCheck = true;
+        if (c.flags & TF) c.ssInhibit = true;
       }
       return;
     }

@@ -192,6 +192,7 @@ export function popSeg(c: Cpu, s: number): void {
   if (s === SS) {
     c.interruptShadow = true;
     c.eventCheck = true;
+    if (c.flags & TF) c.ssInhibit = true;
   }
 }
 
