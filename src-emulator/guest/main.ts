@@ -20,8 +20,10 @@ import {
   type StreamMessage,
 } from './protocol';
 import type { Machine, MachineState } from '../machine/machine';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { deserialize, serialize } from 'node:v8';
+import { readFileSync, rmSync } from 'node:fs';
+import { deserialize } from 'node:v8';
+import { decodeStateFile, thumbnailRgba, writeStateFile } from '../state/state-file';
+import { encodePng } from '../display/png';
 import type { DiskAttachment, MachineConfig } from '../machine/config';
 import { isAbsolute, join } from 'node:path';
 
@@ -130,16 +132,29 @@ function pumpDisplay(): void {
 }
 
 /**
- * Saved-state file: a magic line, then the machine's `saveState()` in V8's structured-clone
- * serialization (typed arrays and all). Written to a temporary file, fsynced, renamed.
- * TODO(state module): replace with the versioned, section-based format of src-emulator/state/.
+ * Saved-state file: the versioned, section-based format of src-emulator/state/ (written to a
+ * temporary file, fsynced, renamed), with a thumbnail of the screen as an extra section. Files of
+ * the first format (a magic line, then V8 serialization) are still read.
  */
-const SAVED_STATE_MAGIC = Buffer.from('BOXWOOD-SAVED-STATE v1\n');
+const SAVED_STATE_MAGIC_V1 = Buffer.from('BOXWOOD-SAVED-STATE v1\n');
 
 function readSavedState(path: string): MachineState {
   const data = readFileSync(path);
-  if (!data.subarray(0, SAVED_STATE_MAGIC.length).equals(SAVED_STATE_MAGIC)) throw new Error(`${path}: not a Boxwood saved state`);
-  return deserialize(data.subarray(SAVED_STATE_MAGIC.length)) as MachineState;
+  if (data.subarray(0, SAVED_STATE_MAGIC_V1.length).equals(SAVED_STATE_MAGIC_V1)) {
+    return deserialize(data.subarray(SAVED_STATE_MAGIC_V1.length)) as MachineState;
+  }
+  return decodeStateFile(path, data).state;
+}
+
+function screenThumbnail(m: Machine): Record<string, Uint8Array> {
+  try {
+    const frame = m.display?.renderRgba();
+    if (!frame || !frame.width || !frame.height) return {};
+    return { thumbnail: encodePng(thumbnailRgba(frame)) };
+  } catch (err) {
+    log(`no thumbnail: ${(err as Error).message}`);
+    return {};
+  }
 }
 
 async function saveAndExit(path: string): Promise<void> {
@@ -150,18 +165,8 @@ async function saveAndExit(path: string): Promise<void> {
     paused = true;
     // Let the run loop leave its slice so the state is taken between instructions.
     for (let i = 0; i < 200 && m.state === 'running'; i++) await new Promise((r) => setTimeout(r, 10));
-    const body = serialize(m.saveState());
-    const tmp = `${path}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, SAVED_STATE_MAGIC);
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    log(`saved the machine state to ${path} (${body.length} bytes)`);
+    const bytes = writeStateFile(path, m.saveState(), screenThumbnail(m));
+    log(`saved the machine state to ${path} (${bytes} bytes)`);
     // Powering off flushes and closes the disks, so they match the saved state.
     m.stop();
     sendControl({ type: 'saved' });

@@ -396,3 +396,31 @@ export function loadStateFileInto(path: string, machine: { loadState(s: MachineS
   }
   return extra;
 }
+
+/** One `extra.<name>` section's bytes (a thumbnail, say) without decoding the machine state. */
+export function readStateExtra(path: string, name: string): Uint8Array | null {
+  const { sections } = parse(path, readFileSync(path));
+  const s = sections.find((x) => x.name === `extra.${name}`);
+  return s ? (decodeSection(path, s) as Uint8Array) : null;
+}
+
+/** A thumbnail of an RGBA screen: at most `maxWidth` wide, nearest-neighbour, aspect kept. */
+export function thumbnailRgba(img: { width: number; height: number; data: Uint8Array | Uint8ClampedArray }, maxWidth = 160): { width: number; height: number; data: Uint8Array } {
+  const scale = Math.min(1, maxWidth / Math.max(1, img.width));
+  const width = Math.max(1, Math.round(img.width * scale));
+  const height = Math.max(1, Math.round(img.height * scale));
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(img.height - 1, Math.floor(y / scale));
+    for (let x = 0; x < width; x++) {
+      const sx = Math.min(img.width - 1, Math.floor(x / scale));
+      const s = (sy * img.width + sx) * 4;
+      const d = (y * width + x) * 4;
+      data[d] = img.data[s];
+      data[d + 1] = img.data[s + 1];
+      data[d + 2] = img.data[s + 2];
+      data[d + 3] = 255;
+    }
+  }
+  return { width, height, data };
+}
