@@ -20,7 +20,7 @@ import type { HostInfo, VmAction, VmChanges, VmListEntry, VmSummary } from '../a
 import { OS_PRESETS } from '../api/presets';
 
 const LOGS_KEPT = 5;
-const BOOT_TIMEOUT_MS = 90_000;
+const BOOT_TIMEOUT_MS = 120_000;
 const POWER_OFF_GRACE_MS = 3_000;
 
 interface Runtime {

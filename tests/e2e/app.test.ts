@@ -42,6 +42,13 @@ function vmCard(name: string) {
   return page.getByRole('option').filter({ hasText: name });
 }
 
+/** Every control in this part of the page has an accessible name (per Chromium's accessibility tree). */
+async function assertAllNamed(where: ReturnType<Page['locator']>): Promise<void> {
+  const snap = await where.ariaSnapshot();
+  const unnamed = snap.split('\n').filter((l) => /^\s*- (button|slider|textbox|combobox|radio|checkbox|option|application|listbox)\b(?! ")/.test(l));
+  assert.deepEqual(unnamed, [], `controls without a name:\n${snap}`);
+}
+
 async function select(name: string): Promise<void> {
   await vmCard(name).click();
   await page.getByRole('heading', { level: 2, name }).waitFor();
@@ -146,6 +153,7 @@ test('create a VM with the wizard', { skip, timeout: 60_000 }, async () => {
   const mem = dialog.getByRole('slider', { name: /^Memory/ });
   const max = Number(await mem.getAttribute('max'));
   assert.ok(max > 0 && max <= 3584);
+  await assertAllNamed(dialog);
   await mem.fill('32');
   assert.equal(await dialog.locator('output').first().innerText(), '32 MiB');
   // the processor slider is bounded by the host's cores, and warns at all of them
@@ -221,20 +229,20 @@ test('drop an ISO on the window and attach it; a non-image is refused', { skip, 
 
 test(
   'start the demo VM, watch its screen and serial console, type into it, pause, resume, save and restore',
-  { skip, timeout: 180_000 },
+  { skip, timeout: 420_000 },
   async () => {
     await select('Boxwood Demo');
     await page.getByRole('button', { name: 'Start' }).click();
     await page.waitForFunction(
       () => document.querySelector('[aria-selected="true"] [data-state]')?.getAttribute('data-state') === 'running',
       null,
-      { timeout: 90_000 },
+      { timeout: 150_000 },
     );
     const screenText = page.getByTestId('screen-text');
     await page.waitForFunction(
       () => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''),
       null,
-      { timeout: 90_000 },
+      { timeout: 150_000 },
     );
     const console_ = page.getByTestId('serial-console');
     const consoleShows = (text: string) =>
@@ -326,13 +334,13 @@ test(
   },
 );
 
-test('isolation: killing one guest process aborts that VM with its log; another VM keeps running', { skip, timeout: 180_000 }, async () => {
+test('isolation: killing one guest process aborts that VM with its log; another VM keeps running', { skip, timeout: 300_000 }, async () => {
   // make sure both run (the demo may already)
   for (const name of ['Boxwood Demo', 'Wizard VM']) {
     if ((await state(name).getAttribute('data-state')) !== 'running') {
       await select(name);
       await page.getByRole('button', { name: 'Start' }).click();
-      await state(name).and(page.locator('[data-state="running"]')).waitFor({ timeout: 90_000 });
+      await state(name).and(page.locator('[data-state="running"]')).waitFor({ timeout: 150_000 });
     }
   }
   const demoId = await vmId('Boxwood Demo');
