@@ -12,9 +12,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CPU_MODULE = process.env.CPU_DIFF_CPU_MODULE ?? join(import.meta.dirname, '../../../src-emulator/cpu/cpu.ts');
-/** ~2 million instructions in all (CI), split over the modes; FUZZ_INSTRUCTIONS overrides per mode. */
-const PER_MODE = Number(process.env.FUZZ_INSTRUCTIONS ?? 1_000_000);
-const SEEDS: Record<string, number> = { real: 0x5eed0001, pm3: 0x5eed0002 };
+/** ~2 million instructions in all (CI): 1 M each for real and ring 3, 300 k x87; FUZZ_INSTRUCTIONS overrides per mode. */
+const PER_MODE: Record<string, number> = process.env.FUZZ_INSTRUCTIONS
+  ? { real: Number(process.env.FUZZ_INSTRUCTIONS), pm3: Number(process.env.FUZZ_INSTRUCTIONS), x87: Number(process.env.FUZZ_INSTRUCTIONS) }
+  : { real: 1_000_000, pm3: 1_000_000, x87: 300_000 };
+const SEEDS: Record<string, number> = { real: 0x5eed0001, pm3: 0x5eed0002, x87: 0x5eed0003 };
 /** No progress message for this long means a hang. */
 const WATCHDOG_MS = 30_000;
 /** Heap growth allowed between start and end (after GC) of a run. */
@@ -44,14 +46,19 @@ function runChild(mode: string, seed: number, instructions: number): Promise<Don
   });
 }
 
-for (const mode of ['real', 'pm3']) {
-  test(`cpu fuzz: random code in ${mode === 'real' ? 'real mode' : 'ring 3 of 32-bit protected mode with paging'}`, {
+const TITLES: Record<string, string> = {
+  real: 'real mode',
+  pm3: 'ring 3 of 32-bit protected mode with paging',
+  x87: 'x87 instruction streams over random operands',
+};
+for (const mode of ['real', 'pm3', 'x87']) {
+  test(`cpu fuzz: random code in ${TITLES[mode]}`, {
     timeout: 600_000,
     skip: existsSync(CPU_MODULE) ? false : `Boxwood CPU not landed: ${CPU_MODULE} does not exist yet`,
   }, async (t) => {
     const started = Date.now();
-    const r = await runChild(mode, SEEDS[mode], PER_MODE);
-    assert.ok(r.instructions >= PER_MODE, `ran ${r.instructions} instructions`);
+    const r = await runChild(mode, SEEDS[mode], PER_MODE[mode]);
+    assert.ok(r.instructions >= PER_MODE[mode], `ran ${r.instructions} instructions`);
     assert.ok(r.heapEnd - r.heapStart < HEAP_GROWTH_LIMIT, `heap grew from ${r.heapStart} to ${r.heapEnd} bytes (peak ${r.heapPeak})`);
     t.diagnostic(`${mode}: ${r.instructions} instructions in ${r.episodes} episodes, ${((Date.now() - started) / 1000).toFixed(1)} s; endings ${JSON.stringify(r.endings)}; vectors ${JSON.stringify(r.vectors)}; heap ${(r.heapStart / 1048576).toFixed(1)} -> ${(r.heapEnd / 1048576).toFixed(1)} MiB (peak ${(r.heapPeak / 1048576).toFixed(1)})`);
   });

@@ -9,6 +9,10 @@
  *  - pm3: 32-bit protected mode with paging, random code at CPL 3 (flat segments, a TSS for the
  *    ring-0 stack, an IDT of interrupt gates to per-vector stubs; INT3/INTO gates are DPL 3),
  *    page tables with user, supervisor, read-only and not-present pages.
+ *  - x87: ring 0 of flat 32-bit protected mode (no paging, CR0.NE=1) running streams of x87
+ *    instructions (D8-DF with random ModRM; memory operands at ESI+disp8 over a page of random
+ *    bytes, so loads see NaNs, denormals, unnormals and pseudo-infinities), interleaved with
+ *    FLDCW/FNCLEX/FNINIT so precision, rounding and exception masks vary and #MF happens.
  *
  * Every exception the CPU delivers is checked against what the architecture allows in the
  * mode at hand (vector and error-code format).
@@ -17,7 +21,7 @@ import { PhysicalMemory } from '../../../src-emulator/machine/memory';
 import { IoBus } from '../../../src-emulator/machine/io-bus';
 import type { CpuHost } from '../../../src-emulator/cpu/cpu-host';
 
-export type FuzzMode = 'real' | 'pm3';
+export type FuzzMode = 'real' | 'pm3' | 'x87';
 
 /** The Cpu members the fuzzer uses (structural: the file compiles whatever else the Cpu grows). */
 export interface FuzzCpu {
@@ -114,6 +118,7 @@ export class FuzzMachine {
     this.sinceSetup = full ? 0 : this.sinceSetup + 1;
     if (full) this.writeStubs();
     if (this.mode === 'real') this.setupReal(code, rand);
+    else if (this.mode === 'x87') this.setupX87(code, rand);
     else this.setupPm3(code, rand, full);
     let instructions = 0;
     let ended: EpisodeResult['ended'] = 'budget';
@@ -135,6 +140,13 @@ export class FuzzMachine {
         if (v !== 14 && (e & ~0xffff) !== 0) out.push(`vector ${v} error code ${e.toString(16)} exceeds 16 bits`);
         if ((v === 8 || v === 17) && e !== 0) out.push(`vector ${v} error code must be 0, got ${e.toString(16)}`);
       }
+    }
+    if (this.mode === 'x87') {
+      // Only x87 instructions run (and the ones they may fault into): #UD for undefined
+      // encodings, #MF for unmasked exceptions, #GP/#SS for operands past 4 GiB-wrap are not
+      // possible with flat segments, #NM not with EM=TS=0.
+      for (const [v] of this.exceptions) if (v !== 6 && v !== 16) out.push(`vector ${v} from x87 code`);
+      if (ended === 'shutdown') out.push('shutdown (triple fault) from x87 code');
     }
     if (this.mode === 'pm3') {
       // Random ring-3 code cannot touch the system structures (supervisor pages), so nested
@@ -204,6 +216,57 @@ export class FuzzMachine {
     cpu.setReg32(4, PM_CODE + 0x3000 + (rand() & 0xffc));
     cpu.eip = PM_CODE;
     cpu.setFlags(0x202 | (rand() & 0x8d5)); // IF=1 (no interrupt line), IOPL 0
+  }
+
+  /** Turns random bytes into a stream of x87 instructions ending in HLT. */
+  static x87Stream(bytes: Uint8Array, rand: () => number): Uint8Array {
+    const out: number[] = [];
+    for (let i = 0; out.length < bytes.length - 16; i++) {
+      const r = rand();
+      const kind = r & 31;
+      if (kind === 0) out.push(0xd9, 0x6e, (r >>> 8) & 0xfc); // FLDCW [esi+disp8]
+      else if (kind === 1) out.push(0xdb, 0xe2); // FNCLEX
+      else if (kind === 2) out.push(0xdb, 0xe3); // FNINIT
+      else if (kind === 3) out.push(0xdb, 0x6e, (r >>> 8) & 0xf0); // FLD m80 [esi+disp8]
+      else if (kind === 4) out.push(0x9b); // WAIT
+      else {
+        const op = 0xd8 + ((r >>> 5) & 7);
+        const modrm = (r >>> 8) & 0xff;
+        if (modrm < 0xc0) out.push(op, 0x40 | (modrm & 0x38) | 6, (r >>> 16) & 0xf8); // [esi+disp8]
+        else out.push(op, modrm);
+      }
+    }
+    out.push(0xf4);
+    return new Uint8Array(out.slice(0, bytes.length));
+  }
+
+  private setupX87(code: Uint8Array, rand: () => number): void {
+    const cpu = this.cpu;
+    const m = this.mem;
+    const desc = (i: number, access: number) => {
+      m.write32(GDT + i * 8, 0x0000ffff);
+      m.write32(GDT + i * 8 + 4, 0x00cf0000 | (access << 8));
+    };
+    m.write32(GDT, 0); m.write32(GDT + 4, 0);
+    desc(1, 0x9b);
+    desc(2, 0x93);
+    for (let v = 0; v < 256; v++) {
+      const off = STUBS + v * 8;
+      m.write32(IDT + v * 8, (0x08 << 16) | (off & 0xffff));
+      m.write32(IDT + v * 8 + 4, (off & 0xffff0000) | (0x8e << 8));
+    }
+    m.writeBytes(PM_CODE, FuzzMachine.x87Stream(code, rand));
+    for (let i = 0; i < 1024; i++) m.write32(PM_CODE + 0x1000 + i * 4, rand());
+    cpu.setGdtr(GDT, 3 * 8 - 1);
+    cpu.setIdtr(IDT, 256 * 8 - 1);
+    cpu.setCr(0, 0x00000031); // NE, ET, PE
+    cpu.setSegmentRaw(1, 0x08, 0, 0xffffffff, 0xc09b);
+    for (const s of [0, 2, 3, 4, 5]) cpu.setSegmentRaw(s, 0x10, 0, 0xffffffff, 0xc093);
+    this.randomRegs(rand);
+    cpu.setReg32(6, PM_CODE + 0x1000 + (rand() & 0xf00));
+    cpu.setReg32(4, 0x7000);
+    cpu.eip = PM_CODE;
+    cpu.setFlags(0x2);
   }
 
   private writeSystemPm3(): void {
