@@ -103,7 +103,7 @@ before(async () => {
     viewport: { width: 1280, height: 900 },
   });
   page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(45_000);
   await page.goto(url);
   await page.getByRole('listbox', { name: 'VM library' }).waitFor();
 });
@@ -249,7 +249,7 @@ test(
       page.waitForFunction(
         (t) => (document.querySelector('[data-testid="serial-console"] .xterm-rows')?.textContent ?? '').includes(t),
         text,
-        { timeout: 30_000 },
+        { timeout: 60_000 },
       );
     await consoleShows('hello from COM1');
     await shot('06-demo-text');
@@ -257,7 +257,7 @@ test(
     // the uptime counter in the corner keeps changing the screen
     const before = await screenText.textContent();
     await page.waitForFunction((b) => document.querySelector('[data-testid="screen-text"]')?.textContent !== b, before, {
-      timeout: 30_000,
+      timeout: 60_000,
     });
 
     // keyboard: capture, type, see it echoed on the screen and on the serial port
@@ -265,7 +265,7 @@ test(
     await page.getByTestId('capture-state').getByText('Right Ctrl').waitFor();
     await page.keyboard.type('hi there', { delay: 30 });
     await page.waitForFunction(() => /> hi there/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
-      timeout: 30_000,
+      timeout: 60_000,
     });
     await consoleShows('hi there');
     await page.keyboard.press('ControlRight');
@@ -275,7 +275,7 @@ test(
     await console_.click();
     await page.keyboard.type('via serial', { delay: 20 });
     await page.waitForFunction(() => /via serial/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
-      timeout: 30_000,
+      timeout: 60_000,
     });
     await shot('07-demo-typed');
 
@@ -285,7 +285,7 @@ test(
     await page.waitForFunction(
       () => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'graphics',
       null,
-      { timeout: 30_000 },
+      { timeout: 60_000 },
     );
     await consoleShows('[graphics mode 13h drawn]');
     // the picture: colour bands around a black box with a white frame
@@ -301,12 +301,12 @@ test(
       return centre[0] + centre[1] + centre[2] === 0 && frame[0] > 200 && frame[1] > 200 && band[0] + band[1] + band[2] > 0;
     })()`,
       null,
-      { timeout: 30_000 },
+      { timeout: 60_000 },
     );
     await shot('08-demo-graphics');
     await page.keyboard.press('Escape');
     await page.waitForFunction(() => document.querySelector('[data-testid="screen-mode"]')?.getAttribute('data-mode') === 'text', null, {
-      timeout: 30_000,
+      timeout: 60_000,
     });
     await page.keyboard.press('ControlRight');
 
@@ -320,7 +320,7 @@ test(
     await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
     await page.keyboard.type('kept', { delay: 30 });
     await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
-      timeout: 30_000,
+      timeout: 60_000,
     });
     await page.keyboard.press('ControlRight');
     await page.getByRole('button', { name: 'Save state' }).click();
@@ -329,7 +329,7 @@ test(
     await page.getByRole('button', { name: 'Start (restore saved state)' }).click();
     await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor({ timeout: 60_000 });
     await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
-      timeout: 30_000,
+      timeout: 60_000,
     });
   },
 );
@@ -349,7 +349,7 @@ test('isolation: killing one guest process aborts that VM with its log; another 
   const otherPid = guestPid(await vmId('Wizard VM'));
   assert.ok(otherPid && otherPid !== pid);
   process.kill(pid, 'SIGKILL');
-  await state('Boxwood Demo').and(page.locator('[data-state="aborted"]')).waitFor({ timeout: 30_000 });
+  await state('Boxwood Demo').and(page.locator('[data-state="aborted"]')).waitFor({ timeout: 60_000 });
   await select('Boxwood Demo');
   const notice = page.getByTestId('aborted-notice');
   await notice.waitFor();
@@ -366,7 +366,7 @@ test('isolation: killing one guest process aborts that VM with its log; another 
 test('power off', { skip, timeout: 60_000 }, async () => {
   await select('Wizard VM');
   await page.getByRole('button', { name: 'Power off' }).click();
-  await state('Wizard VM').and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 });
+  await state('Wizard VM').and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 60_000 });
   await page.getByTestId('vm-off').waitFor();
   assert.equal(guestPid(await vmId('Wizard VM')), null);
   await page.getByRole('button', { name: 'Log…' }).click();
@@ -426,6 +426,6 @@ test('from the keyboard alone: create a VM from a dropped ISO with the wizard', 
 
 test('when the server goes away, the web UI says so', { skip, timeout: 60_000 }, async () => {
   server!.kill('SIGTERM');
-  await page.getByRole('alert').filter({ hasText: 'Lost the connection to the Boxwood server' }).waitFor({ timeout: 30_000 });
+  await page.getByRole('alert').filter({ hasText: 'Lost the connection to the Boxwood server' }).waitFor({ timeout: 60_000 });
   await shot('14-connection-lost');
 });
