@@ -163,6 +163,8 @@ export class LiveHub {
   private readonly live = new Map<string, LiveVm>();
   /** Reactive copy for components. */
   vms = $state<Record<string, LiveVm>>({});
+  /** The last screen of VMs that stopped during this session (library thumbnails show it dimmed). */
+  lastScreens = $state<Record<string, HTMLCanvasElement>>({});
 
   sync(liveIds: string[]): void {
     const want = new Set(liveIds);
@@ -170,6 +172,7 @@ export class LiveHub {
       if (!want.has(id)) {
         l.close();
         this.live.delete(id);
+        if (l.version > 0) this.lastScreens = { ...this.lastScreens, [id]: l.canvas };
       }
     }
     for (const id of want) if (!this.live.has(id)) this.live.set(id, new LiveVm(id));
