@@ -240,7 +240,8 @@ export function validateInputs(o: RunOptions, config: MachineConfig): void {
 function lastScreen(m: Machine): string {
   const text = m.display?.getTextScreen();
   if (text) return text.replace(/[ \t]+$/gm, '').replace(/\n+$/, '');
-  return '(the screen is in a graphics mode)';
+  const mode = m.display?.getMode();
+  return mode ? `(the screen is in a ${mode.width}x${mode.height} graphics mode; --screenshot FILE.png saves it)` : '(no display)';
 }
 
 export async function main(args: string[]): Promise<number> {
