@@ -171,3 +171,38 @@ test(
     }
   },
 );
+
+test(
+  'POST runs option ROMs found at C0000-DFFFF (valid checksum only) before booting',
+  { skip: hasNasm ? false : 'nasm not installed' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-bios-'));
+    try {
+      const img = join(dir, 'disk.img');
+      writeFileSync(img, diskImage(assemble(dir, PROGRAM)));
+      const config = defaultMachineConfig({
+        memoryMiB: 16,
+        deterministic: true,
+        bootOrder: ['disk'],
+        disks: [{ kind: 'disk', path: img }],
+      });
+      const { m, serial } = await bootMachine(config);
+      const rom = (letter: string, good: boolean) => {
+        const r = new Uint8Array(512);
+        // 55 AA, 1 block; init at +3: mov dx,3F8h / mov al,letter / out dx,al / retf
+        r.set([0x55, 0xaa, 0x01, 0xba, 0xf8, 0x03, 0xb0, letter.charCodeAt(0), 0xee, 0xcb]);
+        let sum = 0;
+        for (const b of r) sum = (sum + b) & 0xff;
+        r[511] = (0x100 - sum + (good ? 0 : 1)) & 0xff;
+        return r;
+      };
+      m.loadOptionRom(0xc8000, rom('R', true));
+      m.loadOptionRom(0xcc000, rom('Z', false));
+      m.loadOptionRom(0xd0000, rom('Q', true));
+      runUntil(m, () => serial().includes('WAIT'));
+      assert.match(serial(), /^RQS1 S2 S63 \d WAIT $/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
