@@ -37,7 +37,8 @@ const MIME: Record<string, string> = {
   '.json': 'application/json',
 };
 
-const COOKIE = 'boxwood_token';
+/** Cookies do not separate ports, so two twins on one host each need their own cookie name. */
+const cookieName = (port: number) => `boxwood_token_${port}`;
 const MAX_UPLOAD_BYTES = 64 * 1024 ** 3;
 const MAX_BUFFERED_STREAM_BYTES = 32 * 1024 * 1024;
 const INPUT_TYPES = new Set([
@@ -143,7 +144,7 @@ export class WebTwin {
     if (auth?.startsWith('Bearer ')) return auth.slice(7);
     for (const part of (req.headers.cookie ?? '').split(';')) {
       const [k, ...v] = part.trim().split('=');
-      if (k === COOKIE) return v.join('=');
+      if (k === cookieName(this.port)) return v.join('=');
     }
     return null;
   }
@@ -214,7 +215,7 @@ export class WebTwin {
       'Cross-Origin-Opener-Policy': 'same-origin',
       'X-Frame-Options': 'DENY',
     };
-    if (url.searchParams.get('token')) headers['Set-Cookie'] = `${COOKIE}=${this.token}; HttpOnly; SameSite=Strict; Path=/`;
+    if (url.searchParams.get('token')) headers['Set-Cookie'] = `${cookieName(this.port)}=${this.token}; HttpOnly; SameSite=Strict; Path=/`;
     res.writeHead(200, headers);
     if (req.method === 'HEAD') return void res.end();
     createReadStream(file).pipe(res);

@@ -66,7 +66,9 @@ test('requests without the right token get 403', async () => {
   assert.equal((await get('/')).status, 403);
   assert.equal((await get('/?token=wrong')).status, 403);
   assert.equal((await get(`/?token=${twin.token}x`)).status, 403);
-  assert.equal((await get('/', { Cookie: 'boxwood_token=nope' })).status, 403);
+  assert.equal((await get('/', { Cookie: `boxwood_token_${twin.port}=nope` })).status, 403);
+  // another twin's cookie (cookies ignore ports) is not ours
+  assert.equal((await get('/', { Cookie: `boxwood_token_1=${twin.token}` })).status, 403);
   assert.equal((await get('/api/upload?name=a.iso', {}, 'POST', Buffer.from('x'))).status, 403);
 });
 
@@ -74,9 +76,9 @@ test('the token in the URL opens the UI and becomes a strict HttpOnly cookie', a
   const r = await get(`/?token=${twin.token}`);
   assert.equal(r.status, 200);
   assert.match(r.body, /Boxwood/);
-  assert.match(String(r.headers['set-cookie']), /boxwood_token=.+HttpOnly; SameSite=Strict/);
+  assert.match(String(r.headers['set-cookie']), new RegExp(`boxwood_token_${twin.port}=.+HttpOnly; SameSite=Strict`));
   assert.match(String(r.headers['content-security-policy']), /default-src 'none'; script-src 'self'/);
-  assert.equal((await get('/index.html', { Cookie: `boxwood_token=${twin.token}` })).status, 200);
+  assert.equal((await get('/index.html', { Cookie: `other=1; boxwood_token_${twin.port}=${twin.token}` })).status, 200);
   assert.equal((await get('/', { Authorization: `Bearer ${twin.token}` })).status, 200);
 });
 
