@@ -3,7 +3,8 @@
  * DMA through the bus master) and the MMC commands Linux's sr/cdrom drivers and boot loaders use:
  * TEST UNIT READY, REQUEST SENSE, INQUIRY, READ CAPACITY, READ(10)/(12), READ TOC (formats 0/1/2,
  * LBA or MSF), MODE SENSE(6/10), GET CONFIGURATION, GET EVENT STATUS NOTIFICATION (media class),
- * START STOP UNIT (eject/load), PREVENT/ALLOW MEDIUM REMOVAL, READ DISC INFORMATION, MECHANISM STATUS.
+ * START STOP UNIT (eject/load), PREVENT/ALLOW MEDIUM REMOVAL, READ DISC INFORMATION, MECHANISM STATUS,
+ * READ CD (user data of data sectors).
  *
  * Media changes follow the SCSI rules: after a disc is inserted the next command other than
  * INQUIRY/REQUEST SENSE/GET EVENT STATUS gets UNIT ATTENTION (6/28h) once; with no disc, media
@@ -346,6 +347,24 @@ export class AtapiDrive extends IdeDrive {
         const count = op === 0x28 ? be16(7) : be32(6);
         if (lba + count > this.totalBlocks) return this.checkCondition(SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
         if (count === 0) return this.ok();
+        this.reply = new Uint8Array(0);
+        this.replyPos = 0;
+        this.readLba = lba;
+        this.readBlocks = count;
+        return this.beginData(count * BLOCK);
+      }
+      case 0xbe: {
+        // READ CD: only the 2048-byte user data of data sectors (what a data disc image holds).
+        if (!this.media) return this.notReady();
+        const lba = be32(2);
+        const count = (cdb[6] << 16) | (cdb[7] << 8) | cdb[8];
+        const expectedType = (cdb[1] >> 2) & 7; // 0 any, 2 mode 1
+        const fields = cdb[9] & 0xf8;
+        if ((expectedType !== 0 && expectedType !== 2) || (fields !== 0x10 && fields !== 0)) {
+          return this.checkCondition(SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
+        }
+        if (lba + count > this.totalBlocks) return this.checkCondition(SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
+        if (count === 0 || fields === 0) return this.ok();
         this.reply = new Uint8Array(0);
         this.replyPos = 0;
         this.readLba = lba;

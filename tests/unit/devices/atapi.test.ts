@@ -234,3 +234,15 @@ test('non-read commands by DMA: INQUIRY reply lands in memory, allocation length
   assert.equal(Buffer.from(got.subarray(8, 15)).toString(), 'BOXWOOD');
   assert.deepEqual([...got.subarray(20, 24)], [0xee, 0xee, 0xee, 0xee], 'only 20 bytes sent');
 });
+
+test('READ CD returns the user data of data sectors and refuses raw/audio requests', () => {
+  const env = setup();
+  const r = packet(env, [0xbe, 0, 0, 0, 0, 20, 0, 0, 2, 0x10]);
+  assert.equal(r.status, 0x50);
+  assert.deepEqual(r.data, env.iso.data.subarray(20 * 2048, 22 * 2048));
+  const raw = packet(env, [0xbe, 0, 0, 0, 0, 20, 0, 0, 1, 0xf8]);
+  assert.equal(raw.error >> 4, 5);
+  assert.deepEqual(requestSense(env), [5, 0x24]);
+  const audio = packet(env, [0xbe, 1 << 2, 0, 0, 0, 20, 0, 0, 1, 0x10]);
+  assert.equal(audio.error >> 4, 5);
+});
