@@ -33,7 +33,7 @@ test('console=tty0: prompt on the VGA text screen, PS/2 keys reach the shell', {
   const running = m.start();
   try {
     await waitForScreen(m, /BOXWOOD-INIT-OK/, BOOT_MS);
-    await waitForScreen(m, /boxwood# $/m, 120_000);
+    await waitForScreen(m, /boxwood#\s*$/m, 120_000);
     m.keyboard.sendScancodes(textToScancodes('echo "sum=$((40+2))"\n'));
     const screen = await waitForScreen(m, /^sum=42$/m, 120_000);
     assert.match(screen, /^sum=42$/m);
