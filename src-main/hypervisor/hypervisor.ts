@@ -241,6 +241,17 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     return text.length > 16384 ? text.slice(-16384) : text;
   }
 
+  /**
+   * Re-reads a VM that is not running from its vm.json (the snapshot feature changed its resting
+   * state, e.g. restoring a live snapshot leaves it 'saved').
+   */
+  reloadState(id: string): void {
+    const rt = this.runtimes.get(id);
+    if (rt && !isLive(rt.lifecycle.state)) this.runtimes.delete(id);
+    this.library.refresh(id);
+    this.emit('changed');
+  }
+
   /** The running guest of a VM (the shells connect its stream to a renderer). */
   guestOf(id: string): GuestProcess | null {
     return this.runtimes.get(id)?.guest ?? null;

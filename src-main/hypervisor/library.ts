@@ -13,6 +13,7 @@ import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-write';
 import { readVmFile, serializeVmFile, VM_FILE, VM_FORMAT_VERSION, VmFileError, type VmFile } from './vm-file';
 import { probeMedia } from './media-probe';
+import { recoverSnapshotOperation } from './snapshots/snapshot-service';
 import type { PrefsStore } from './prefs';
 import { defaultMachineConfig, type DiskAttachment, type DiskKind } from '../../src-emulator/machine/config';
 
@@ -107,6 +108,8 @@ export class VmLibrary {
     const id = vmIdFor(folder);
     try {
       if (!existsSync(folder)) return { id, folder, ok: false, error: `${folder}: the VM folder is missing` };
+      // An interrupted snapshot operation is finished or undone before the VM is read.
+      recoverSnapshotOperation(folder);
       return { id, folder, ok: true, vm: readVmFile(join(folder, VM_FILE)) };
     } catch (err) {
       return { id, folder, ok: false, error: err instanceof VmFileError ? err.message : `${folder}: ${(err as Error).message}` };

@@ -44,6 +44,7 @@ import { isLayered, SnapshotTree, SnapshotTreeError, treeView, type SnapshotNode
 import { createImage, detectFormat, openImage, type ImageFormat } from '../../../src-emulator/storage/open';
 import { convertImage, rebaseImage } from '../../../src-emulator/storage/convert';
 import type { MachineConfig } from '../../../src-emulator/machine/config';
+import { readStateExtra } from '../../../src-emulator/state/state-file';
 
 export const JOURNAL_FILE = 'snapshot-journal.json';
 export const LOCK_FILE = '.snapshot.lock';
@@ -296,7 +297,8 @@ export class VmSnapshots {
       const fromSaved = !opts.writeState && vm.lastState === 'saved' && existsSync(this.abs(SAVED_STATE));
       const live = !!opts.writeState || fromSaved;
       const stateFile = live ? `snapshots/${snap}.state` : undefined;
-      const thumbnail = opts.thumbnail ? `snapshots/${snap}.png` : undefined;
+      const thumbBytes = opts.thumbnail ?? (fromSaved ? savedThumbnail(this.abs(SAVED_STATE)) : null);
+      const thumbnail = thumbBytes ? `snapshots/${snap}.png` : undefined;
       mkdirSync(join(this.folder, 'snapshots'), { recursive: true });
       this.writeJournal({ op: 'take', snap, files: [...overlays, ...(stateFile ? [stateFile] : []), ...(thumbnail ? [thumbnail] : [])] });
       this.step('take:journal');
@@ -309,7 +311,7 @@ export class VmSnapshots {
         else copyAtomic(this.abs(SAVED_STATE), this.abs(stateFile));
         this.step('take:state');
       }
-      if (thumbnail) writeFileAtomic(this.abs(thumbnail), opts.thumbnail!);
+      if (thumbnail) writeFileAtomic(this.abs(thumbnail), thumbBytes!);
       const node: SnapshotNode = {
         uuid: snap,
         name: name.trim(),
@@ -601,6 +603,15 @@ export class VmSnapshots {
 }
 
 // ----------------------------------------------------------------------------- helpers
+
+/** The screen thumbnail the guest stored in a saved state, if any. */
+function savedThumbnail(path: string): Uint8Array | null {
+  try {
+    return readStateExtra(path, 'thumbnail');
+  } catch {
+    return null;
+  }
+}
 
 function alive(pid: number): boolean {
   try {

@@ -1,0 +1,201 @@
+/**
+ * Snapshots as the hypervisor offers them to the API, the CLI and the UI: the folder-level
+ * operations of `VmSnapshots`, plus what needs the VM's lifecycle.
+ *
+ * A live snapshot of a running VM reuses the saved-state feature: the guest saves its machine
+ * state (with a screen thumbnail) and powers off, which flushes and closes its disks; the snapshot
+ * freezes the layers and copies the state; then the VM starts again from that state. The guest is
+ * stopped only for that time, and every step is the crash-safe one the saved state and the
+ * snapshot journal already are.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Hypervisor } from '../hypervisor';
+import type { VmState } from '../lifecycle';
+import type { VmSummary } from '../../api/types';
+import { VmSnapshots, JOURNAL_FILE, SnapshotError, type ProgressFn } from './vm-snapshots';
+import { treeView, type SnapshotTreeView } from './snapshot-tree';
+
+export interface SnapshotItem extends Omit<SnapshotTreeView, 'children'> {
+  /** PNG of the screen at snapshot time, as a data: URL (live snapshots). */
+  thumbnail: string | null;
+  children: SnapshotItem[];
+}
+
+export interface SnapshotProgress {
+  op: string;
+  phase: string;
+  done: number;
+  total: number;
+}
+
+export interface SnapshotListing {
+  vmId: string;
+  /** The snapshot the current state descends from. */
+  current: string | null;
+  snapshots: SnapshotItem[];
+  /** An operation under way on this VM, with its progress. */
+  busy: SnapshotProgress | null;
+}
+
+export interface TakeResult {
+  listing: SnapshotListing;
+  uuid: string;
+  /** Wall time the guest was not running (live snapshot of a running VM), ms. */
+  pausedMs: number | null;
+}
+
+const OFF: VmState[] = ['stopped', 'aborted', 'saved'];
+
+/** Finishes or undoes an interrupted snapshot operation of a VM folder; quiet when there is none. */
+export function recoverSnapshotOperation(folder: string): string | null {
+  if (!existsSync(join(folder, JOURNAL_FILE))) return null;
+  try {
+    return new VmSnapshots(folder).recover();
+  } catch {
+    // Another process is in the middle of it, or the journal is damaged: the snapshot
+    // operations report that when they are used; opening the VM still works.
+    return null;
+  }
+}
+
+export class SnapshotService {
+  private readonly busy = new Map<string, SnapshotProgress>();
+
+  constructor(private readonly hv: Hypervisor) {}
+
+  private folder(id: string): string {
+    return this.hv.summary(id).folder;
+  }
+
+  private guard<T>(id: string, op: string, run: (progress: ProgressFn) => T): T {
+    if (this.busy.has(id)) throw new SnapshotError(`a snapshot operation (${this.busy.get(id)!.op}) is already running on this VM`);
+    const p: SnapshotProgress = { op, phase: 'starting', done: 0, total: 1 };
+    this.busy.set(id, p);
+    try {
+      return run((phase, done, total) => {
+        p.phase = phase;
+        p.done = done;
+        p.total = total;
+      });
+    } finally {
+      this.busy.delete(id);
+      this.hv.reloadState(id);
+    }
+  }
+
+  private requireOff(id: string, what: string): void {
+    const st = this.hv.summary(id).state;
+    if (!OFF.includes(st)) throw new SnapshotError(`${what} needs the VM off or saved (it is ${st})`);
+  }
+
+  list(id: string): SnapshotListing {
+    const folder = this.folder(id);
+    const tree = new VmSnapshots(folder).tree();
+    const thumb = (uuid: string): string | null => {
+      const n = tree.get(uuid);
+      if (!n?.thumbnail) return null;
+      const p = isAbsolute(n.thumbnail) ? n.thumbnail : join(folder, n.thumbnail);
+      try {
+        return `data:image/png;base64,${readFileSync(p).toString('base64')}`;
+      } catch {
+        return null;
+      }
+    };
+    const withThumbs = (v: SnapshotTreeView): SnapshotItem => ({ ...v, thumbnail: thumb(v.uuid), children: v.children.map(withThumbs) });
+    return { vmId: id, current: tree.current, snapshots: treeView(tree).map(withThumbs), busy: this.busy.get(id) ?? null };
+  }
+
+  /**
+   * Takes a snapshot. A running or paused VM needs `live` (its machine state goes with the
+   * snapshot, and it runs on afterwards); a saved VM's snapshot includes its saved state.
+   */
+  async take(id: string, name: string, description = '', live = false): Promise<TakeResult> {
+    const state = this.hv.summary(id).state;
+    let pausedMs: number | null = null;
+    let uuid: string;
+    if (state === 'running' || state === 'paused') {
+      if (!live) throw new SnapshotError('the VM is running: take a live snapshot (with its machine state), or power it off first');
+      if (this.busy.has(id)) throw new SnapshotError('a snapshot operation is already running on this VM');
+      const t0 = Date.now();
+      this.hv.control(id, 'save-state');
+      const after = await this.waitForRest(id);
+      if (after !== 'saved') throw new SnapshotError(`saving the machine state for the snapshot failed (the VM is ${after}: ${this.hv.summary(id).lastError ?? 'no reason given'})`);
+      uuid = this.guard(id, 'take', () => new VmSnapshots(this.folder(id)).take(name, { description }).uuid);
+      this.hv.control(id, 'start');
+      await this.waitForStates(id, ['running', 'aborted', 'stopped']);
+      pausedMs = Date.now() - t0;
+    } else if (OFF.includes(state)) {
+      uuid = this.guard(id, 'take', () => new VmSnapshots(this.folder(id)).take(name, { description }).uuid);
+    } else {
+      throw new SnapshotError(`cannot take a snapshot while the VM is ${state}`);
+    }
+    return { listing: this.list(id), uuid, pausedMs };
+  }
+
+  /** Restores a snapshot (the VM must be off; a saved state is discarded — the UI asks first). */
+  restore(id: string, key: string): SnapshotListing {
+    this.requireOff(id, 'restoring a snapshot');
+    this.guard(id, 'restore', () => new VmSnapshots(this.folder(id)).restore(key));
+    return this.list(id);
+  }
+
+  /** Deletes a snapshot, merging its layers into its children. */
+  delete(id: string, key: string): SnapshotListing {
+    this.requireOff(id, 'deleting a snapshot');
+    this.guard(id, 'delete', (progress) => new VmSnapshots(this.folder(id)).delete(key, progress));
+    return this.list(id);
+  }
+
+  rename(id: string, key: string, name: string): SnapshotListing {
+    new VmSnapshots(this.folder(id)).rename(key, name);
+    return this.list(id);
+  }
+
+  describe(id: string, key: string, description: string): SnapshotListing {
+    new VmSnapshots(this.folder(id)).describe(key, description);
+    return this.list(id);
+  }
+
+  /** Clones from a snapshot, or (key null, the VM off) from the current state, into the library. */
+  clone(id: string, key: string | null, name: string, linked: boolean): VmSummary {
+    if (key === null) this.requireOff(id, 'cloning the current state');
+    const parentDir = this.hv.hostInfo().libraryPath;
+    const folder = this.guard(id, 'clone', (progress) => new VmSnapshots(this.folder(id)).clone(key, name, { linked, parentDir, onProgress: progress }));
+    const entry = this.hv.list().find((v) => v.folder === resolve(folder));
+    if (!entry || !entry.ok) throw new SnapshotError(`the clone was made in ${folder} but does not open${entry && !entry.ok ? `: ${entry.error}` : ''}`);
+    return entry;
+  }
+
+  private waitForRest(id: string): Promise<VmState> {
+    return this.waitForStates(id, ['saved', 'stopped', 'aborted']);
+  }
+
+  private waitForStates(id: string, states: VmState[], ms = 120_000): Promise<VmState> {
+    return new Promise((ok, fail) => {
+      const check = () => {
+        const s = this.hv.summary(id).state;
+        if (states.includes(s)) {
+          this.hv.off('changed', check);
+          clearTimeout(t);
+          ok(s);
+        }
+      };
+      const t = setTimeout(() => {
+        this.hv.off('changed', check);
+        fail(new SnapshotError(`the VM did not reach ${states.join('/')} within ${ms / 1000} s`));
+      }, ms);
+      this.hv.on('changed', check);
+      check();
+    });
+  }
+}
+
+const services = new WeakMap<Hypervisor, SnapshotService>();
+
+/** The one snapshot service of a hypervisor. */
+export function snapshotServiceOf(hv: Hypervisor): SnapshotService {
+  let s = services.get(hv);
+  if (!s) services.set(hv, (s = new SnapshotService(hv)));
+  return s;
+}
