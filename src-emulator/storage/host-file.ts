@@ -155,3 +155,56 @@ export function ascii(b: Uint8Array, o: number, n: number): string {
   for (let i = 0; i < n; i++) s += String.fromCharCode(b[o + i]);
   return s;
 }
+
+/**
+ * A read-only window onto part of a host file: a disk image stored inside an archive (the VMDK in
+ * an OVA, which tar keeps contiguous). Offsets are relative to the window.
+ */
+export class HostFileSlice extends HostFile {
+  constructor(
+    path: string,
+    private readonly base: number,
+    length: number,
+  ) {
+    super(path, false);
+    this.size = length;
+  }
+
+  override read(pos: number, buf: Uint8Array, off = 0, len = buf.length - off): void {
+    const n = Math.max(0, Math.min(len, this.size - pos));
+    if (n > 0) super.read(this.base + pos, buf, off, n);
+    if (n < len) buf.fill(0, off + Math.max(n, 0), off + len);
+  }
+
+  override write(): void {
+    throw new DiskError(this.path, 'a disk inside an archive is read-only; convert it to write');
+  }
+
+  override truncate(): void {
+    throw new DiskError(this.path, 'a disk inside an archive is read-only; convert it to write');
+  }
+
+  override allocatedBytes(): number {
+    return this.size;
+  }
+}
+
+/** The first disk image member (.vmdk, .vhd, .vdi, .qcow2, .img) of a tar archive such as an OVA. */
+export function findArchivedDisk(f: HostFile): { name: string; offset: number; size: number } | null {
+  const head = f.readBytes(0, 512);
+  if (ascii(head, 257, 5) !== 'ustar') return null;
+  let pos = 0;
+  for (let i = 0; i < 10000 && pos + 512 <= f.size; i++) {
+    const h = f.readBytes(pos, 512);
+    if (h.every((b) => b === 0)) return null;
+    const name = ascii(h, 0, 100).replace(/\0.*$/s, '');
+    const size = parseInt(ascii(h, 124, 12).replace(/\0.*$/s, '').trim() || '0', 8);
+    if (!Number.isSafeInteger(size) || size < 0) return null;
+    const type = String.fromCharCode(h[156]);
+    if ((type === '0' || type === '\0') && /\.(vmdk|vhd|vhdx|vdi|qcow2|img|raw)$/i.test(name)) {
+      return { name, offset: pos + 512, size: Math.min(size, f.size - pos - 512) };
+    }
+    pos += 512 + Math.ceil(size / 512) * 512;
+  }
+  return null;
+}

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { DiskError } from './block-device';
 import { IMAGE_FORMATS, type DiskImage, type ImageFormat } from './disk-image';
-import { HostFile, asDiskError, ascii } from './host-file';
+import { HostFile, HostFileSlice, asDiskError, ascii, findArchivedDisk } from './host-file';
 import { RawImage } from './raw';
 import { IsoImage } from './iso';
 import { Qcow2Image } from './qcow2';
@@ -61,8 +61,13 @@ export interface OpenContext {
 const MAX_CHAIN = 64;
 
 export function detectFormat(path: string): ImageFormat {
-  const f = new HostFile(path, false);
+  let f = new HostFile(path, false);
   try {
+    const member = findArchivedDisk(f);
+    if (member) {
+      f.close();
+      f = new HostFileSlice(path, member.offset, member.size);
+    }
     return detectFile(f);
   } finally {
     f.close();
@@ -112,11 +117,23 @@ function openChain(path: string, opts: OpenOptions, seen: string[], depth: numbe
   // Detect through a read-only handle: a CD image on read-only media must still open.
   let file = new HostFile(path, false);
   let detected: ImageFormat;
+  let archived = false;
   try {
+    // An OVA (tar) carries its disk as a member: open that member in place, read-only.
+    const member = findArchivedDisk(file);
+    if (member) {
+      file.close();
+      file = new HostFileSlice(path, member.offset, member.size);
+      archived = true;
+    }
     detected = detectFile(file);
   } catch (err) {
     file.close();
     throw err;
+  }
+  if (archived && !readOnly) {
+    file.close();
+    throw new DiskError(path, 'the disk inside this archive (OVA) can only be opened read-only; convert it to write');
   }
   const format = opts.format ?? detected;
   if (!IMAGE_FORMATS.includes(format)) {

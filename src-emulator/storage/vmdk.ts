@@ -245,7 +245,9 @@ export class VmdkImage implements DiskImage {
         if (!m[4]) this.fail(`extent line without a file name: ${line.trim()}`);
         const p = nodePath.isAbsolute(m[4]) ? m[4] : nodePath.join(dir, m[4]);
         let file: HostFile;
-        if (this.embedded && nodePath.resolve(p) === nodePath.resolve(this.path)) file = this.descriptorFile;
+        // A monolithic sparse file is its own (only) extent, whatever name the line gives it (the
+        // file may have been renamed, or live inside an OVA).
+        if (this.embedded && (nodePath.resolve(p) === nodePath.resolve(this.path) || (type === 'SPARSE' && this.extents.length === 0))) file = this.descriptorFile;
         else if (opened.has(p)) file = opened.get(p)!;
         else {
           if (!fs.existsSync(p)) this.fail(`extent file '${m[4]}' not found`);

@@ -311,6 +311,24 @@ test('rebase (a snapshot layer absorbed by its child) and commit keep every byte
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('an OVA (tar with OVF and a streamOptimized VMDK) opens read-only in place', { skip: spawnOk('tar') ? false : 'tar missing', timeout: 30_000 }, () => {
+  const dir = tmpDir('ova');
+  const ref = scatteredRaw(6 << 20, 17, 4);
+  fs.writeFileSync(path.join(dir, 'ref.raw'), ref);
+  qemuOk('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', path.join(dir, 'ref.raw'), path.join(dir, 'appliance-disk1.vmdk')]);
+  fs.writeFileSync(path.join(dir, 'appliance.ovf'), '<?xml version="1.0"?><Envelope/>');
+  execFileSync('tar', ['-C', dir, '-cf', path.join(dir, 'appliance.ova'), 'appliance.ovf', 'appliance-disk1.vmdk']);
+  fs.rmSync(path.join(dir, 'appliance-disk1.vmdk'));
+  assertSameAsRaw(path.join(dir, 'appliance.ova'), ref);
+  assert.throws(() => openImage(path.join(dir, 'appliance.ova')), /read-only/);
+  const img = openImage(path.join(dir, 'appliance.ova'), { readOnly: true });
+  assert.equal(img.format, 'vmdk');
+  convertImage(img, path.join(dir, 'out.qcow2'), 'qcow2');
+  img.close();
+  qemuCompare(path.join(dir, 'ref.raw'), 'raw', path.join(dir, 'out.qcow2'), 'qcow2');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('VHDX: a log left behind is replayed on open', { skip, timeout: 30_000 }, () => {
   const dir = tmpDir('vhdx-log');
   const f = path.join(dir, 'l.vhdx');
