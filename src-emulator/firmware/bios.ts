@@ -137,8 +137,16 @@ export class BuiltinBios implements Device, BiosEnv {
         case 0x08:
           this.system.tick();
           return;
-        case 0x09:
-          this.keyboard.irq();
+        case 0x09: {
+          const sc = this.keyboard.irq();
+          if (sc === null) return;
+          this.writeRom(ROM_BASE + this.rom.kbdScan, Uint8Array.of(sc));
+          this.status = 1;
+          return;
+        }
+        case TrapId.KEY:
+          // The scancode INT 15h AH=4Fh let through (AL of the word pushed at SS:SP).
+          this.keyboard.scancode(this.mem.read8((this.cpu.getSegBase(2) + this.cpu.getReg16(4)) >>> 0));
           return;
         case 0x74:
           this.status = this.mouse.irq() ? 1 : 0;

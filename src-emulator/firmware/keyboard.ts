@@ -155,13 +155,13 @@ export class KeyboardBios {
     return code;
   }
 
-  /** IRQ1: one byte from the controller. */
-  irq(): void {
+  /** IRQ1: one byte from the controller, or null (nothing, or a mouse byte). */
+  irq(): number | null {
     const io = this.env.io;
     // Only read when the output buffer holds keyboard data (bit 5 clear: not the mouse).
     const st = io.in8(0x64);
-    if (!(st & 0x01) || st & 0x20) return;
-    this.scancode(io.in8(0x60));
+    if (!(st & 0x01) || st & 0x20) return null;
+    return io.in8(0x60);
   }
 
   scancode(sc: number): void {

@@ -44,6 +44,8 @@ export const TrapId = {
   ROM_SCAN: 0xf1,
   BOOT: 0xf2,
   UNHANDLED: 0xf3,
+  /** IRQ1, after INT 15h AH=4Fh: process the scancode at SS:SP. */
+  KEY: 0xf4,
 } as const;
 
 /** Offsets inside the ROM image of fixed data (traditional IBM addresses where software expects them). */

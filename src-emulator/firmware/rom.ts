@@ -83,6 +83,8 @@ export interface BiosRom {
   launchBlock: number;
   /** Offset of the far pointer the POST option-ROM loop calls through. */
   romCallPtr: number;
+  /** Offset of the byte where IRQ1 leaves the scancode for INT 15h AH=4Fh. */
+  kbdScan: number;
   /** The services that trap (vector numbers). */
   serviceVectors: number[];
 }
@@ -104,6 +106,8 @@ export function buildBiosRom(): BiosRom {
   for (let i = 0; i < 16; i++) a.db(0);
   a.label('rom_ptr');
   a.dw(0).dw(0);
+  a.label('kbd_scan');
+  a.db(0);
 
   const serviceStub = (id: number, label: string) => {
     a.label(label);
@@ -138,9 +142,18 @@ export function buildBiosRom(): BiosRom {
   a.db(0xb0, 0x20, 0xe6, 0x20); // EOI master
   a.db(0x5a, 0x58, 0xcf);
 
-  // IRQ1: the keyboard handler reads port 0x60 itself.
+  // IRQ1: TypeScript reads port 0x60 and leaves the scancode in kbd_scan (status 1 = a key byte);
+  // INT 15h AH=4Fh may then translate (AL) or swallow it (CF clear), as keyboard layout drivers
+  // expect; trap 0xF4 processes the resulting scancode, found at SS:SP.
   a.label('irq1');
-  a.db(0x50, 0x52, 0xba, trapLo, trapHi, 0xb0, 0x09, 0xee);
+  a.db(0x50, 0x52, 0xba, trapLo, trapHi, 0xb0, 0x09, 0xee, 0xec, 0x84, 0xc0);
+  a.rel8(0x74, 'irq1_eoi');
+  a.db(0x2e, 0xa0); // mov al, cs:[kbd_scan]
+  a.abs16('kbd_scan');
+  a.db(0xb4, 0x4f, 0xf9, 0xcd, 0x15); // mov ah, 4Fh; stc; int 15h
+  a.rel8(0x73, 'irq1_eoi'); // jnc: swallowed
+  a.db(0x50, 0xba, trapLo, trapHi, 0xb0, TrapId.KEY, 0xee, 0x58); // push ax; mov dx,TRAP; mov al,F4h; out; pop ax
+  a.label('irq1_eoi');
   a.db(0xb0, 0x20, 0xe6, 0x20);
   a.db(0x5a, 0x58, 0xcf);
 
@@ -257,6 +270,7 @@ export function buildBiosRom(): BiosRom {
     vectors,
     launchBlock: a.addr('launch_block'),
     romCallPtr: a.addr('rom_ptr'),
+    kbdScan: a.addr('kbd_scan'),
     serviceVectors: SERVICE_VECTORS,
   };
 }

@@ -206,3 +206,71 @@ test(
     }
   },
 );
+
+const KEY_HOOK = `
+bits 16
+org 0x7c00
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov ss, ax
+  mov sp, 0x7c00
+  ; chain INT 15h: AH=4Fh turns Q (10h) into W (11h) and swallows E (12h)
+  mov ax, [0x15*4]
+  mov [old15], ax
+  mov ax, [0x15*4+2]
+  mov [old15+2], ax
+  mov word [0x15*4], hook
+  mov word [0x15*4+2], 0
+  sti
+  mov dx, 0x3f8
+  mov al, '>'
+  out dx, al
+.key:
+  xor ah, ah
+  int 0x16
+  mov dx, 0x3f8
+  out dx, al
+  cmp al, 'r'
+  jne .key
+  mov al, 0x10
+  out 0xf4, al
+  hlt
+hook:
+  cmp ah, 0x4f
+  jne .chain
+  cmp al, 0x10
+  jne .notq
+  mov al, 0x11
+  stc
+  retf 2
+.notq:
+  cmp al, 0x12
+  jne .chain
+  clc
+  retf 2
+.chain:
+  jmp far [cs:old15]
+old15: dd 0
+times 510-($-$$) db 0
+dw 0xaa55
+`;
+
+test('IRQ1 calls INT 15h AH=4Fh: a hook can translate or swallow scancodes', { skip: hasNasm ? false : 'nasm not installed' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-bios-'));
+  try {
+    const img = join(dir, 'disk.img');
+    const disk = new Uint8Array(1024 * 1024);
+    disk.set(assemble(dir, KEY_HOOK));
+    writeFileSync(img, disk);
+    const config = defaultMachineConfig({ memoryMiB: 16, deterministic: true, bootOrder: ['disk'], disks: [{ kind: 'disk', path: img }] });
+    const { m, serial } = await bootMachine(config);
+    runUntil(m, () => serial().includes('>'));
+    // q e t r: q becomes w, e vanishes, t and r pass.
+    m.keyboard.sendScancodes([0x10, 0x90, 0x12, 0x92, 0x14, 0x94, 0x13, 0x93]);
+    runUntil(m, () => m.state === 'off');
+    assert.equal(serial(), '>wtr');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
