@@ -27,6 +27,8 @@ export interface VmSummary {
   requestedCpus: number;
   vramMiB: number;
   media: MediaInfo[];
+  /** A kernel booted directly, if any. */
+  kernel: string | null;
   /** Why the VM last aborted or failed to boot. */
   lastError: string | null;
   /** The newest log file (absolute path), if any. */

@@ -134,6 +134,7 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
       requestedCpus: e.vm.requestedCpus,
       vramMiB: e.vm.machine.display.vramMiB,
       media: e.vm.machine.disks.map((d) => ({ kind: d.kind, path: d.path, format: d.format })),
+      kernel: e.vm.machine.kernel?.kernelPath ?? null,
       lastError: rt.lastError,
       logFile: rt.logFile ?? newestLog(e.folder),
       external: this.library.isExtra(e.id),

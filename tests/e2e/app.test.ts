@@ -45,7 +45,9 @@ function vmCard(name: string) {
 /** Every control in this part of the page has an accessible name (per Chromium's accessibility tree). */
 async function assertAllNamed(where: ReturnType<Page['locator']>): Promise<void> {
   const snap = await where.ariaSnapshot();
-  const unnamed = snap.split('\n').filter((l) => /^\s*- (button|slider|textbox|combobox|radio|checkbox|option|application|listbox)\b(?! ")/.test(l));
+  const unnamed = snap
+    .split('\n')
+    .filter((l) => /^\s*- (button|slider|textbox|combobox|radio|checkbox|option|application|listbox)\b(?! ")/.test(l));
   assert.deepEqual(unnamed, [], `controls without a name:\n${snap}`);
 }
 
@@ -422,6 +424,22 @@ test('from the keyboard alone: create a VM from a dropped ISO with the wizard', 
   const selected = page.locator('[role="option"][aria-selected="true"]');
   assert.notEqual(await selected.getAttribute('data-vm-id'), await vmId('live-cd VM'));
   await shot('13-keyboard');
+});
+
+test('the wizard can set up a direct kernel boot', { skip, timeout: 60_000 }, async () => {
+  const kernel = join(dir, 'vmlinuz-test');
+  writeFileSync(kernel, 'not really a kernel, only its path matters here');
+  await page.getByRole('button', { name: 'New VM…' }).click();
+  const wizard = page.getByRole('dialog', { name: 'New virtual machine' });
+  await wizard.getByLabel('Name').fill('Kernel VM');
+  await wizard.getByRole('radio', { name: 'No hard disk' }).check();
+  await wizard.getByText('Advanced: boot a Linux kernel directly').click();
+  await wizard.getByLabel('Kernel (bzImage)').fill(kernel);
+  await wizard.getByRole('button', { name: 'Create' }).click();
+  await wizard.waitFor({ state: 'hidden' });
+  await page.getByTestId('vm-media').getByText(`Kernel (direct boot): ${kernel}`).waitFor();
+  const vmJson = JSON.parse(readFileSync(join(dir, 'library', 'Kernel VM', 'vm.json'), 'utf8'));
+  assert.deepEqual(vmJson.machine.kernel, { kernelPath: kernel, cmdline: 'console=ttyS0' });
 });
 
 test('when the server goes away, the web UI says so', { skip, timeout: 60_000 }, async () => {
