@@ -317,6 +317,29 @@ function rmLin32(c: Cpu): number {
   return lin;
 }
 
+/** SHL/SHR/SAL/SAR of a 32-bit value by 1..31 (the common case of group 2). */
+function shift32(c: Cpu, kind: number, a: number, n: number): number {
+  a >>>= 0;
+  let r: number;
+  let cf: number;
+  let of: number;
+  if (kind === 5) {
+    r = a >>> n;
+    cf = (a >>> (n - 1)) & 1;
+    of = ((r >>> 31) ^ (r >>> 30)) & 1;
+  } else if (kind === 7) {
+    r = ((a | 0) >> n) >>> 0;
+    cf = ((a | 0) >> (n - 1)) & 1;
+    of = 0;
+  } else {
+    r = (a << n) >>> 0;
+    cf = (a >>> (32 - n)) & 1;
+    of = (r >>> 31) ^ cf;
+  }
+  c.setResultFlags(r, 32, cf, of, 0);
+  return r | 0;
+}
+
 /** Group 2 shifts and rotates; returns the result (the operand unchanged when the count is 0). */
 function shift(c: Cpu, op: number, a: number, count: number, size: number): number {
   count &= 0x1f;
@@ -1383,7 +1406,15 @@ function execOp(c: Cpu, op: number): void {
       else c.r16[(op & 7) << 1] = c.fetch16();
       return;
     case 0xc0: case 0xc1: {
-      decodeModrm(c);
+      const m = decodeModrm(c);
+      if (op === 0xc1 && m >= 0xc0 && c.opSize32) {
+        const kind = (m >> 3) & 7;
+        if (kind >= 4) {
+          const n = c.fetch8() & 31;
+          if (n) regs[m & 7] = shift32(c, kind, regs[m & 7], n);
+          return;
+        }
+      }
       const size = op === 0xc0 ? 8 : opSize(c);
       const a = rmReadForWrite(c, size);
       const n = c.fetch8();
@@ -1442,7 +1473,12 @@ function execOp(c: Cpu, op: number): void {
       Sys.iret(c);
       return;
     case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-      decodeModrm(c);
+      const m = decodeModrm(c);
+      if (op & 1 && m >= 0xc0 && c.opSize32 && ((m >> 3) & 7) >= 4) {
+        const n = (op === 0xd1 ? 1 : c.r8[4]) & 31;
+        if (n) regs[m & 7] = shift32(c, (m >> 3) & 7, regs[m & 7], n);
+        return;
+      }
       const size = op & 1 ? opSize(c) : 8;
       const n = op < 0xd2 ? 1 : c.r8[4];
       const a = rmReadForWrite(c, size);
@@ -1801,7 +1837,15 @@ function exec0F(c: Cpu): void {
       return;
     }
     case 0xc0: case 0xc1: {
-      decodeModrm(c);
+      const m = decodeModrm(c);
+      if (op === 0xc1 && m >= 0xc0 && c.opSize32) {
+        const kind = (m >> 3) & 7;
+        if (kind >= 4) {
+          const n = c.fetch8() & 31;
+          if (n) regs[m & 7] = shift32(c, kind, regs[m & 7], n);
+          return;
+        }
+      }
       const size = op === 0xc0 ? 8 : opSize(c);
       const r = (c.modrm >> 3) & 7;
       const d = rmReadForWrite(c, size);
