@@ -18,6 +18,7 @@ export class Timer {
   /** Fire at absolute virtual time `deadlineNs`. */
   armAt(deadlineNs: number): void {
     this.deadline = deadlineNs;
+    if (deadlineNs < this.clock.batchEnd) this.clock.onDeadlineInBatch();
     this.clock.timersChanged();
   }
   /** Fire `delayNs` from now. */
@@ -63,6 +64,14 @@ export class VirtualClock {
     this.timers.push(t);
     return t;
   }
+
+  /**
+   * Virtual time at which the CPU batch now running ends (-Infinity outside a batch). A timer armed
+   * before it (a device reacting to a port write mid-batch) would otherwise fire only when the batch
+   * ends, up to a whole batch late; the machine sets `onDeadlineInBatch` to end the batch early.
+   */
+  batchEnd = -Infinity;
+  onDeadlineInBatch: () => void = () => {};
 
   timersChanged(): void {
     this.dirty = true;

@@ -249,6 +249,7 @@ export class Machine {
       shutdown: (reason) => this.cpuShutdown(reason),
     };
     this.cpu = options.cpuFactory ? options.cpuFactory(host) : new Cpu(host);
+    this.clock.onDeadlineInBatch = () => this.requestCpuExit();
     this.installTimeSource();
 
     // --- chipset and core devices
@@ -565,7 +566,9 @@ export class Machine {
         const h0 = deterministic ? 0 : performance.now();
         // A halted CPU must only look at pending events (some CPU builds would otherwise step on past HLT).
         if (this.cpu.halted) (this.cpu as { eventCheck?: boolean }).eventCheck = true;
+        this.clock.batchEnd = now + budget * this.rateNs;
         const ran = this.cpu.run(budget);
+        this.clock.batchEnd = -Infinity;
         if (this.forcedHalt) {
           this.forcedHalt = false;
           this.cpu.halted = false;
