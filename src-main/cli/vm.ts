@@ -11,6 +11,7 @@ import { OS_PRESETS } from '../api/presets';
 import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamType } from '../../src-emulator/guest/protocol';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { cloneCommand, registerCliSession, saveStateCommand, snapshotCommand, SNAPSHOT_USAGE } from '../hypervisor/snapshots/snapshot-cli';
 
 const USAGE = `usage: boxwood vm <command> [--library DIR]
   list                          the VMs and their states
@@ -22,7 +23,7 @@ const USAGE = `usage: boxwood vm <command> [--library DIR]
   add FOLDER                    add an existing VM folder to the library
   start NAME|ID [--headless]    boot it here: serial console on stdin/stdout, Ctrl+C powers off
   log NAME|ID                   the tail of its newest log
-os ids: ${OS_PRESETS.map((p) => p.id).join(', ')}
+${SNAPSHOT_USAGE}os ids: ${OS_PRESETS.map((p) => p.id).join(', ')}
 `;
 
 /** "8G", "512M", "1.5G", "2048" (MiB) -> GiB; null when it is not a size. */
@@ -133,6 +134,7 @@ async function startAttached(hv: Hypervisor, vm: VmSummary): Promise<number> {
     guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new Uint8Array(d) })));
   process.stdin.on('data', onInput);
   process.stderr.write(`boxwood: '${vm.name}' starting; serial console attached (Ctrl+C powers off)\n`);
+  const endSession = registerCliSession(hv, vm);
   const onSigint = () => {
     try {
       hv.control(vm.id, 'power-off');
@@ -145,13 +147,14 @@ async function startAttached(hv: Hypervisor, vm: VmSummary): Promise<number> {
   await new Promise<void>((done) => {
     const check = () => {
       const s = hv.summary(vm.id).state;
-      if (s === 'stopped' || s === 'aborted') {
+      if (s === 'stopped' || s === 'aborted' || s === 'saved') {
         hv.off('changed', check);
         done();
       }
     };
     hv.on('changed', check);
   });
+  endSession();
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigint);
   process.stdin.off('data', onInput);
@@ -202,6 +205,15 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(hv.readLog(e.id));
         return 0;
       }
+      case 'snapshot': {
+        const [key, ...args] = rest;
+        if (!key) throw new Error('snapshot needs a VM NAME or ID');
+        return await snapshotCommand(hv, find(hv, key), args);
+      }
+      case 'clone':
+        return await cloneCommand(hv, (k) => find(hv, k), rest);
+      case 'savestate':
+        return await saveStateCommand(hv, find(hv, rest.join(' ')));
       default:
         process.stderr.write(`boxwood vm: unknown command '${cmd}'\n${USAGE}`);
         return 2;
