@@ -309,23 +309,21 @@ export class Cpu {
 
   private runInner(limit: number): void {
     const regs = this.regs;
-    let n = 0;
-    try {
-      while (n < limit) {
-        this.startEip = this.eip;
-        this.startEsp = regs[ESP];
-        const tf = this.flags & TF;
-        executeOne(this);
-        n++;
-        if (tf) {
-          // MOV SS / POP SS hold the single-step trap until after the next instruction.
-          if (this.ssInhibit) this.ssInhibit = false;
-          else this.singleStepTrap();
-        }
-        if (this.eventCheck || this.halted) return;
+    // The count lives on the field, not in a local: the machine's clock is derived from it, and
+    // devices (PIT, PM timer, RDTSC) read the clock in the middle of a batch.
+    const end = this.instructionsRetired + limit;
+    while (this.instructionsRetired < end) {
+      this.startEip = this.eip;
+      this.startEsp = regs[ESP];
+      const tf = this.flags & TF;
+      executeOne(this);
+      this.instructionsRetired++;
+      if (tf) {
+        // MOV SS / POP SS hold the single-step trap until after the next instruction.
+        if (this.ssInhibit) this.ssInhibit = false;
+        else this.singleStepTrap();
       }
-    } finally {
-      this.instructionsRetired += n;
+      if (this.eventCheck || this.halted) return;
     }
   }
 
