@@ -11,6 +11,8 @@ const COMPRESSED = 0x40000000; // in the high word
 const EXT_BACKING_FORMAT = 0xe2792aca;
 const EXT_FEATURE_TABLE = 0x6803f857;
 const EXT_DATA_FILE = 0x44415441;
+const EXT_BITMAPS = 0x23852875;
+const AUTOCLEAR_BITMAPS = 1;
 const INCOMPAT_DIRTY = 1;
 const INCOMPAT_CORRUPT = 2;
 const COMPAT_LAZY_REFCOUNTS = 1;
@@ -92,6 +94,8 @@ export class Qcow2Image implements DiskImage {
   /** Where the next compressed cluster may be appended (byte offset), or 0. */
   private compressedCursor = 0;
   private featureNames = new Map<string, string>();
+  /** Persistent bitmaps (qemu's dirty bitmaps): not maintained, but counted by check while valid. */
+  private bitmapDir: { count: number; size: number; offset: number } | null = null;
 
   private constructor(private readonly file: HostFile, readOnly: boolean) {
     this.path = file.path;
@@ -248,6 +252,8 @@ export class Qcow2Image implements DiskImage {
         }
       } else if (type === EXT_DATA_FILE) {
         this.fail('qcow2 images with an external data file are not supported');
+      } else if (type === EXT_BITMAPS && len >= 24) {
+        this.bitmapDir = { count: dv(data).getUint32(0), size: getU64BE(data, 8), offset: getU64BE(data, 16) };
       }
       p += 8 + Math.ceil(len / 8) * 8;
     }
@@ -983,6 +989,7 @@ export class Qcow2Image implements DiskImage {
       for (let c = Math.floor(offset / this.cs); c <= last; c++) want[c]++;
     };
     inc(0, this.cs, 'header');
+    if (this.bitmapDir && this.autoclear & AUTOCLEAR_BITMAPS) this.countBitmaps(inc, errors);
     inc(this.l1Offset, this.l1Size * 8, 'L1 table');
     inc(this.refTableOffset, this.refTableEntries * 8, 'refcount table');
     for (const off of this.refTable) if (off) inc(off, this.cs, 'refcount block');
@@ -1021,6 +1028,36 @@ export class Qcow2Image implements DiskImage {
       walkL1(hi, lo, false);
     }
     return want;
+  }
+
+  /** References held by valid persistent bitmaps: directory, bitmap tables, data clusters. */
+  private countBitmaps(inc: (offset: number, len: number, what: string) => void, errors: string[]): void {
+    const d = this.bitmapDir!;
+    if (d.size > 64 * 1024 * 1024 || d.offset % this.cs || d.offset + d.size > this.file.size || d.count > 65535) {
+      errors.push('bitmap directory is invalid');
+      return;
+    }
+    inc(d.offset, d.size, 'bitmap directory');
+    const dir = this.file.readBytes(d.offset, d.size);
+    const v = dv(dir);
+    let p = 0;
+    for (let i = 0; i < d.count && p + 24 <= dir.length; i++) {
+      const tableOffset = getU64BE(dir, p);
+      const tableSize = v.getUint32(p + 8);
+      const nameSize = v.getUint16(p + 18);
+      const extra = v.getUint32(p + 20);
+      if (tableSize * 8 > 64 * 1024 * 1024 || tableOffset + tableSize * 8 > this.file.size) {
+        errors.push(`bitmap ${i} table is invalid`);
+        return;
+      }
+      inc(tableOffset, tableSize * 8, 'bitmap table');
+      const t = this.file.readBytes(tableOffset, tableSize * 8);
+      for (let k = 0; k < tableSize; k++) {
+        const off = (dv(t).getUint32(k * 8) & 0x00ffffff) * TWO32 + ((dv(t).getUint32(k * 8 + 4) & 0xfffffe00) >>> 0);
+        if (off) inc(off, this.cs, 'bitmap data');
+      }
+      p += Math.ceil((24 + extra + nameSize) / 8) * 8;
+    }
   }
 
   private readL1(offset: number, size: number): { hi: Uint32Array; lo: Uint32Array } {

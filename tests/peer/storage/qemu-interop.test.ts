@@ -329,6 +329,24 @@ test('an OVA (tar with OVF and a streamOptimized VMDK) opens read-only in place'
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('qcow2 persistent bitmaps: counted while valid, dropped (leaks, never corruption) on write', { skip, timeout: 30_000 }, async () => {
+  const { main } = await import('../../../src-main/cli/image');
+  const dir = tmpDir('bitmaps');
+  const f = path.join(dir, 'b.qcow2');
+  qemuOk('qemu-img', ['create', '-q', '-f', 'qcow2', f, '16M']);
+  qemuOk('qemu-img', ['bitmap', '--add', f, 'b0']);
+  qemuOk('qemu-io', ['-f', 'qcow2', '-c', 'write -q -P 2 2M 3M', f]);
+  assert.equal(await main(['check', '-q', f]), 0, 'valid bitmaps are not leaks');
+  const d = openImage(f);
+  d.write(9 << 20, new Uint8Array(4096).fill(3));
+  d.close();
+  const r = qemu('qemu-img', ['check', f]);
+  assert.ok(r.code === 0 || r.code === 3, r.out);
+  assert.match(r.out, /lacking bitmap support/);
+  qemuOk('qemu-io', ['-f', 'qcow2', '-c', 'read -q -P 2 2M 3M', '-c', 'read -q -P 3 9M 4k', f]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('VHDX: a log left behind is replayed on open', { skip, timeout: 30_000 }, () => {
   const dir = tmpDir('vhdx-log');
   const f = path.join(dir, 'l.vhdx');
