@@ -88,6 +88,7 @@ export class BuiltinBios implements Device, BiosEnv {
     this.rom = buildBiosRom();
     this.video = new VideoBios(this);
     this.disk = new DiskBios(this);
+    this.disk.provider = options.drives;
     this.keyboard = new KeyboardBios(this);
     this.mouse = new MouseBios(this);
     this.system = new SystemBios(this);

@@ -157,8 +157,35 @@ export class DiskBios {
 
   constructor(private readonly env: BiosEnv) {}
 
+  /** Where the current media come from (the machine's biosDrives()); asked on every INT 13h. */
+  provider: (() => BiosDriveSource[]) | null = null;
+  private sources: BiosDriveSource[] = [];
+  /** Floppy drive numbers whose diskette changed since the guest last asked (AH=16h). */
+  private readonly changed = new Set<number>();
+
+  /**
+   * Picks up media changes (a diskette or CD swapped at run time): the drive map is rebuilt when
+   * the devices differ, an El Torito emulation stays, and a changed floppy reports it through AH=16h.
+   */
+  refresh(): void {
+    if (!this.provider) return;
+    const now = this.provider();
+    const same =
+      now.length === this.sources.length && now.every((s, i) => s.device === this.sources[i].device && s.kind === this.sources[i].kind);
+    if (same) return;
+    const oldFloppies = this.sources.filter((s) => s.kind === 'floppy').map((s) => s.device);
+    const newFloppies = now.filter((s) => s.kind === 'floppy').map((s) => s.device);
+    const saved = this.saveCdBoot();
+    this.restore(now, saved);
+    const base = this.drives.some((d) => d.kind === 'floppy' && d.emulated) ? 1 : 0;
+    for (let i = 0; i < Math.max(oldFloppies.length, newFloppies.length); i++)
+      if (oldFloppies[i] !== newFloppies[i]) this.changed.add(base + i);
+  }
+
   /** Numbers drives like a BIOS: floppies 00h, disks 80h, CD-ROMs E0h. */
   setDrives(sources: BiosDriveSource[]): void {
+    this.sources = sources;
+    this.changed.clear();
     this.drives = [];
     this.cdBoot = null;
     let fd = 0,
@@ -337,6 +364,7 @@ export class DiskBios {
   }
 
   handle(r: Regs): void {
+    this.refresh();
     const dl = r.dl;
     const ah = r.ah;
     const d = this.drive(dl);
@@ -422,7 +450,11 @@ export class DiskBios {
         r.cf = false;
         return;
       case 0x16:
-        // Floppy disk change status: not changed.
+        // Disk change line: 06h (changed) once after a swap, then 00h.
+        if (this.changed.delete(dl)) {
+          r.fail(0x06);
+          return;
+        }
         r.ah = 0;
         r.cf = false;
         return;

@@ -218,3 +218,97 @@ test(
     assert.equal(m.exitCode, 0x21);
   }),
 );
+
+const SWAP_PROGRAM = `
+bits 16
+org 0x7c00
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov sp, 0x7c00
+  sti
+  call status
+  call readfd
+  xor ah, ah
+  int 0x16
+  call status
+  call status
+  call readfd
+  mov al, 0x10
+  out 0xf4, al
+  hlt
+status:
+  mov ah, 0x16
+  xor dl, dl
+  int 0x13
+  mov al, ah
+  call hex
+  mov al, ' '
+  jmp putc
+readfd:
+  mov ax, 0x0201
+  mov cx, 0x0001
+  xor dx, dx
+  mov bx, 0x8000
+  int 0x13
+  jc .f
+  mov al, [0x8000]
+  call putc
+  mov al, ' '
+  jmp putc
+.f: mov al, '!'
+  jmp putc
+hex:
+  push ax
+  shr al, 4
+  call nib
+  pop ax
+  and al, 15
+nib:
+  add al, '0'
+  cmp al, '9'
+  jbe putc
+  add al, 7
+putc:
+  mov dx, 0x3f8
+  out dx, al
+  ret
+times 510-($-$$) db 0
+dw 0xaa55
+`;
+
+test(
+  'a diskette swapped at run time: INT 13h AH=16h reports the change once, reads see the new medium',
+  { skip: hasNasm ? false : 'needs nasm' },
+  withDir(async (dir) => {
+    const hd = new Uint8Array(1024 * 1024);
+    hd.set(assemble(dir, SWAP_PROGRAM));
+    writeFileSync(join(dir, 'hd.img'), hd);
+    const fdA = new Uint8Array(1474560).fill(0x41);
+    const fdB = new Uint8Array(1474560).fill(0x42);
+    writeFileSync(join(dir, 'a.img'), fdA);
+    writeFileSync(join(dir, 'b.img'), fdB);
+    const config = defaultMachineConfig({
+      memoryMiB: 16,
+      deterministic: true,
+      bootOrder: ['disk'],
+      disks: [
+        { kind: 'disk', path: join(dir, 'hd.img') },
+        { kind: 'floppy', path: join(dir, 'a.img') },
+      ],
+    });
+    const { m, serial } = await bootMachine(config);
+    runUntil(m, () => serial().length >= 5);
+    assert.equal(serial(), '00 A ');
+    const { openImage } = await import('../../../src-emulator/storage/open');
+    (m as unknown as { floppy: { insertDisk(n: 0 | 1, d: unknown): void } }).floppy.insertDisk(
+      0,
+      openImage(join(dir, 'b.img'), { readOnly: true }),
+    );
+    m.keyboard.sendScancodes([0x39, 0xb9]);
+    runUntil(m, () => m.state === 'off');
+    assert.equal(serial(), '00 A 06 00 B ');
+  }),
+);
