@@ -126,6 +126,7 @@ export class SnapshotService {
       await this.waitForStates(id, ['running', 'aborted', 'stopped']);
       pausedMs = Date.now() - t0;
     } else if (OFF.includes(state)) {
+      if (live && state !== 'saved') throw new SnapshotError(`the VM is ${state}: there is no machine state for a live snapshot`);
       uuid = this.guard(id, 'take', () => new VmSnapshots(this.folder(id)).take(name, { description }).uuid);
     } else {
       throw new SnapshotError(`cannot take a snapshot while the VM is ${state}`);

@@ -15,11 +15,11 @@ import { SnapshotTree, isLayered } from '../../../src-main/hypervisor/snapshots/
 
 export const DISK_SIZE = 4 * 1024 * 1024;
 
-export function makeVm(folder: string, disks = 1): void {
+export function makeVm(folder: string, disks = 1, size = DISK_SIZE): void {
   for (const sub of ['disks', 'snapshots', 'logs']) mkdirSync(join(folder, sub), { recursive: true });
   const atts = [];
   for (let i = 0; i < disks; i++) {
-    createImage(join(folder, `disks/d${i}.qcow2`), 'qcow2', DISK_SIZE);
+    createImage(join(folder, `disks/d${i}.qcow2`), 'qcow2', size);
     atts.push({ kind: 'disk' as const, path: `disks/d${i}.qcow2` });
   }
   const vm: VmFile = {
@@ -51,14 +51,14 @@ export function readDisk(path: string): Uint8Array {
 }
 
 /** A deterministic change: a few 4 KiB..80 KiB runs at offsets chosen by `gen`. */
-export function mutate(model: Uint8Array, gen: number): { offset: number; bytes: Uint8Array }[] {
+export function mutate(model: Uint8Array, gen: number, runs = 4): { offset: number; bytes: Uint8Array }[] {
   const writes: { offset: number; bytes: Uint8Array }[] = [];
   let x = (gen * 2654435761) >>> 0;
   const rnd = (n: number) => {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     return x % n;
   };
-  for (let k = 0; k < 4; k++) {
+  for (let k = 0; k < runs; k++) {
     const len = 4096 * (1 + rnd(20));
     const offset = rnd((model.length - len) / 512) * 512;
     const bytes = new Uint8Array(len);
@@ -70,12 +70,12 @@ export function mutate(model: Uint8Array, gen: number): { offset: number; bytes:
 }
 
 /** Writes generation `gen` to the VM's current disk `index` and to the model. */
-export function writeCurrent(folder: string, model: Uint8Array, gen: number, index = 0): void {
+export function writeCurrent(folder: string, model: Uint8Array, gen: number, index = 0, runs = 4): void {
   const vm = readVmFile(join(folder, 'vm.json'));
   const disk = vm.machine.disks.filter(isLayered)[index];
   const img = openImage(abs(folder, disk.path!), { cache: false });
   try {
-    for (const w of mutate(model, gen)) img.write(w.offset, w.bytes);
+    for (const w of mutate(model, gen, runs)) img.write(w.offset, w.bytes);
     img.flush();
   } finally {
     img.close();

@@ -1,0 +1,162 @@
+/**
+ * Snapshots through the hypervisor with a real guest process (the built-in demo guest on a floppy
+ * image): a live snapshot of the running VM, restore of it (the VM becomes saved and resumes the
+ * guest without a new boot), offline snapshots, clone into the library, delete; and the CLI.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNodeHypervisor } from '../../../src-main/hypervisor/node-host';
+import { JsonPrefsStore } from '../../../src-main/hypervisor/prefs';
+import { NodeGuestProcess } from '../../../src-main/hypervisor/guest-process';
+import type { Hypervisor } from '../../../src-main/hypervisor/hypervisor';
+import type { VmState } from '../../../src-main/hypervisor/lifecycle';
+import { snapshotServiceOf } from '../../../src-main/hypervisor/snapshots/snapshot-service';
+import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamType } from '../../../src-emulator/guest/protocol';
+import { spawnSync } from 'node:child_process';
+
+function waitFor(hv: Hypervisor, id: string, state: VmState, ms = 90_000): Promise<void> {
+  return new Promise((ok, fail) => {
+    const check = () => {
+      if (hv.summary(id).state === state) {
+        hv.off('changed', check);
+        clearTimeout(t);
+        ok();
+      }
+    };
+    const t = setTimeout(() => fail(new Error(`not ${state} in time (is ${hv.summary(id).state}: ${hv.summary(id).lastError})`)), ms);
+    hv.on('changed', check);
+    check();
+  });
+}
+
+function serialOf(hv: Hypervisor, id: string) {
+  const guest = hv.guestOf(id) as NodeGuestProcess;
+  const out = { text: '' };
+  const d = new PipeDeframer((b) => {
+    const m = decodeStream(b);
+    if (m.type === StreamType.Serial) out.text += new TextDecoder().decode(m.bytes);
+  });
+  guest.stream.on('data', (c: Buffer) => d.push(new Uint8Array(c)));
+  const type = (s: string) => guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new TextEncoder().encode(s) })));
+  return { out, type };
+}
+
+async function until(what: string, cond: () => boolean, ms = 90_000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('live snapshot of a running guest, restore resumes it; offline snapshot, clone, delete', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-snapsvc-'));
+  const hv = createNodeHypervisor({ libraryRoot: join(dir, 'lib'), prefs: new JsonPrefsStore(join(dir, 'cfg')) });
+  const svc = snapshotServiceOf(hv);
+  try {
+    const demo = hv.list()[0];
+    assert.ok(demo.ok);
+    await assert.rejects(svc.take(demo.id, 'x', '', true), /no machine state for a live snapshot/);
+    hv.control(demo.id, 'start');
+    await waitFor(hv, demo.id, 'running');
+    const a = serialOf(hv, demo.id);
+    await until('boot banner', () => a.out.text.includes('hello from COM1'));
+    a.type('before snapshot\r');
+    await until('echo', () => a.out.text.includes('before snapshot'));
+    await assert.rejects(svc.take(demo.id, 'not live'), /take a live snapshot/);
+    const r = await svc.take(demo.id, 'live one', 'taken while running', true);
+    assert.equal(hv.summary(demo.id).state, 'running', 'the VM runs on after a live snapshot');
+    assert.ok(r.pausedMs !== null && r.pausedMs > 0);
+    const snap = r.listing.snapshots[0];
+    assert.equal(snap.name, 'live one');
+    assert.equal(snap.live, true);
+    assert.equal(snap.isCurrent, true);
+    assert.match(snap.thumbnail ?? '', /^data:image\/png;base64,/);
+    // It runs on from the state: no new boot banner, and it still echoes.
+    const b = serialOf(hv, demo.id);
+    b.type('after snapshot\r');
+    await until('echo after snapshot', () => b.out.text.includes('after snapshot'));
+    assert.doesNotMatch(b.out.text, /hello from COM1/);
+    assert.throws(() => svc.restore(demo.id, 'live one'), /needs the VM off/);
+    hv.control(demo.id, 'power-off');
+    await waitFor(hv, demo.id, 'stopped');
+    // Offline snapshot, then restore the live one: the VM is saved and resumes the guest.
+    await svc.take(demo.id, 'offline');
+    const l = svc.restore(demo.id, 'live one');
+    assert.equal(hv.summary(demo.id).state, 'saved');
+    assert.equal(l.current, snap.uuid);
+    hv.control(demo.id, 'start');
+    await waitFor(hv, demo.id, 'running');
+    assert.match(hv.readLog(demo.id), /machine running from its saved state/);
+    const c = serialOf(hv, demo.id);
+    c.type('after restore\r');
+    await until('echo after restore', () => c.out.text.includes('after restore'));
+    assert.doesNotMatch(c.out.text, /hello from COM1/);
+    hv.control(demo.id, 'power-off');
+    await waitFor(hv, demo.id, 'stopped');
+    // Clone the offline snapshot (full) into the library.
+    const clone = svc.clone(demo.id, 'offline', 'Demo clone', false);
+    assert.equal(clone.name, 'Demo clone');
+    assert.ok(hv.list().some((v) => v.id === clone.id));
+    // Delete both snapshots: the VM still boots.
+    svc.delete(demo.id, 'offline');
+    svc.delete(demo.id, 'live one');
+    assert.deepEqual(svc.list(demo.id).snapshots, []);
+    hv.control(demo.id, 'start');
+    await waitFor(hv, demo.id, 'running');
+    hv.control(demo.id, 'power-off');
+    await waitFor(hv, demo.id, 'stopped');
+  } finally {
+    hv.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CLI: snapshot take/list/restore/delete and clone', { timeout: 240_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-snapcli-'));
+  const env = { ...process.env, BOXWOOD_CONFIG_DIR: join(dir, 'cfg') };
+  const lib = join(dir, 'lib');
+  const cli = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/boxwood.mjs'), 'vm', '--library', lib, ...args], { encoding: 'utf8', env, timeout: 120_000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  try {
+    let r = cli('create', 'cli vm', '--disk', '64M', '--memory', '16');
+    assert.equal(r.code, 0, r.err);
+    r = cli('snapshot', 'cli vm', 'take', 'first', '--description', 'the first one');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /snapshot 'first' taken/);
+    r = cli('snapshot', 'cli vm', 'take', 'second');
+    assert.equal(r.code, 0, r.err);
+    r = cli('snapshot', 'cli vm', 'list');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^- first .*the first one\n  \* second /m);
+    r = cli('snapshot', 'cli vm', 'restore', 'first');
+    assert.equal(r.code, 0, r.err);
+    r = cli('snapshot', 'cli vm', 'list');
+    assert.match(r.out, /^\* first/m);
+    r = cli('clone', 'cli vm', '--snapshot', 'second', '--name', 'cli clone', '--linked');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /cloned 'cli vm' into 'cli clone'.*\(linked\)/);
+    r = cli('snapshot', 'cli vm', 'delete', 'second');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /linked clones/);
+    r = cli('snapshot', 'cli vm', 'delete', 'first');
+    assert.equal(r.code, 0, r.err);
+    r = cli('snapshot', 'cli vm', 'take', 'x', '--live');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /no machine state/);
+    r = cli('savestate', 'cli vm');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /not running/);
+    r = cli('list');
+    assert.match(r.out, /cli clone/);
+    assert.ok(existsSync(join(lib, 'cli clone', 'vm.json')));
+    assert.ok(JSON.parse(readFileSync(join(lib, 'cli vm', 'vm.json'), 'utf8')).snapshots.length === 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
