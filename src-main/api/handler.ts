@@ -5,6 +5,7 @@
 import type { Hypervisor } from '../hypervisor/hypervisor';
 import type { CreateVmSpec } from '../hypervisor/library';
 import { validateCall } from './schemas';
+import { snapshotServiceOf } from '../hypervisor/snapshots/snapshot-service';
 import type { BoxwoodApi, NewVmSpec, VmAction, VmChanges } from './types';
 
 export type ApiHandler = (method: unknown, params: unknown) => Promise<unknown>;
@@ -23,6 +24,12 @@ export function createApiHandler(hv: Hypervisor): ApiHandler {
     updateVm: async (id: string, changes: VmChanges) => hv.updateVm(id, changes),
     detachMedia: async (id: string, index: number) => hv.detachMedia(id, index),
     removeVm: async (id: string, deleteFiles: boolean) => hv.removeVm(id, deleteFiles),
+    listSnapshots: async (id: string) => snapshotServiceOf(hv).list(id),
+    takeSnapshot: async (id: string, name: string, description: string, live: boolean) => (await snapshotServiceOf(hv).take(id, name, description, live)).listing,
+    restoreSnapshot: async (id: string, snapshot: string) => snapshotServiceOf(hv).restore(id, snapshot),
+    deleteSnapshot: async (id: string, snapshot: string) => snapshotServiceOf(hv).delete(id, snapshot),
+    editSnapshot: async (id: string, snapshot: string, changes: { name?: string; description?: string }) => snapshotServiceOf(hv).edit(id, snapshot, changes),
+    cloneVm: async (id: string, snapshot: string | null, name: string, linked: boolean) => snapshotServiceOf(hv).clone(id, snapshot, name, linked),
   };
   return async (method, params) => {
     const call = validateCall(method, params);

@@ -42,6 +42,9 @@ export const vmChangesSchema = z.strictObject({
   vramMiB: z.number().int().min(1).max(256).optional(),
 });
 
+export const snapshotIdSchema = z.uuid('not a snapshot id');
+export const snapshotNameSchema = z.string().trim().min(1, 'a name is needed').max(200);
+
 /** Arguments of each method, as a tuple. */
 export const apiParamSchemas = {
   hostInfo: z.tuple([]),
@@ -56,6 +59,12 @@ export const apiParamSchemas = {
   updateVm: z.tuple([vmIdSchema, vmChangesSchema]),
   detachMedia: z.tuple([vmIdSchema, z.number().int().min(0).max(7)]),
   removeVm: z.tuple([vmIdSchema, z.boolean()]),
+  listSnapshots: z.tuple([vmIdSchema]),
+  takeSnapshot: z.tuple([vmIdSchema, snapshotNameSchema, z.string().max(10_000), z.boolean()]),
+  restoreSnapshot: z.tuple([vmIdSchema, snapshotIdSchema]),
+  deleteSnapshot: z.tuple([vmIdSchema, snapshotIdSchema]),
+  editSnapshot: z.tuple([vmIdSchema, snapshotIdSchema, z.strictObject({ name: snapshotNameSchema.optional(), description: z.string().max(10_000).optional() })]),
+  cloneVm: z.tuple([vmIdSchema, snapshotIdSchema.nullable(), z.string().trim().min(1, 'a name is needed').max(120), z.boolean()]),
 } satisfies Record<ApiMethod, z.ZodType>;
 
 export const API_METHODS = Object.keys(apiParamSchemas) as ApiMethod[];

@@ -102,6 +102,30 @@ export interface MediaProbeResult {
 export const VM_ACTIONS = ['start', 'pause', 'resume', 'reset', 'power-button', 'power-off', 'save-state', 'discard-state'] as const;
 export type VmAction = (typeof VM_ACTIONS)[number];
 
+/** One snapshot in the tree (see src-main/hypervisor/snapshots). */
+export interface SnapshotItem {
+  uuid: string;
+  name: string;
+  description: string;
+  createdAt: string;
+  /** Taken with the machine state: restoring it resumes the running guest. */
+  live: boolean;
+  hasThumbnail: boolean;
+  /** The current state descends from this snapshot. */
+  isCurrent: boolean;
+  /** PNG of the screen at snapshot time, as a data: URL. */
+  thumbnail: string | null;
+  children: SnapshotItem[];
+}
+
+export interface SnapshotListing {
+  vmId: string;
+  current: string | null;
+  snapshots: SnapshotItem[];
+  /** An operation under way on this VM, with its progress. */
+  busy: { op: string; phase: string; done: number; total: number } | null;
+}
+
 export interface BoxwoodApi {
   hostInfo(): Promise<HostInfo>;
   listVms(): Promise<VmListEntry[]>;
@@ -121,6 +145,17 @@ export interface BoxwoodApi {
   removeVm(id: string, deleteFiles: boolean): Promise<void>;
   /** Moves the library to another folder (kept in the preferences); refused while a VM runs. */
   setLibraryPath(folder: string): Promise<HostInfo>;
+  /** The VM's snapshot tree. */
+  listSnapshots(id: string): Promise<SnapshotListing>;
+  /** Takes a snapshot; a running VM needs `live` (its machine state goes with it). */
+  takeSnapshot(id: string, name: string, description: string, live: boolean): Promise<SnapshotListing>;
+  /** Restores a snapshot (VM off; a saved state is discarded, so ask the user first). */
+  restoreSnapshot(id: string, snapshot: string): Promise<SnapshotListing>;
+  /** Deletes a snapshot, merging its disk layers into its children. */
+  deleteSnapshot(id: string, snapshot: string): Promise<SnapshotListing>;
+  editSnapshot(id: string, snapshot: string, changes: { name?: string; description?: string }): Promise<SnapshotListing>;
+  /** Clones from a snapshot (or, with null, the current state) into a new VM in the library. */
+  cloneVm(id: string, snapshot: string | null, name: string, linked: boolean): Promise<VmSummary>;
 }
 
 export type ApiMethod = keyof BoxwoodApi;

@@ -12,31 +12,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Hypervisor } from '../hypervisor';
 import type { VmState } from '../lifecycle';
-import type { VmSummary } from '../../api/types';
+import type { SnapshotItem, SnapshotListing, VmSummary } from '../../api/types';
 import { VmSnapshots, JOURNAL_FILE, SnapshotError, type ProgressFn } from './vm-snapshots';
 import { treeView, type SnapshotTreeView } from './snapshot-tree';
 
-export interface SnapshotItem extends Omit<SnapshotTreeView, 'children'> {
-  /** PNG of the screen at snapshot time, as a data: URL (live snapshots). */
-  thumbnail: string | null;
-  children: SnapshotItem[];
-}
-
-export interface SnapshotProgress {
-  op: string;
-  phase: string;
-  done: number;
-  total: number;
-}
-
-export interface SnapshotListing {
-  vmId: string;
-  /** The snapshot the current state descends from. */
-  current: string | null;
-  snapshots: SnapshotItem[];
-  /** An operation under way on this VM, with its progress. */
-  busy: SnapshotProgress | null;
-}
+export type { SnapshotItem, SnapshotListing };
+export type SnapshotProgress = NonNullable<SnapshotListing['busy']>;
 
 export interface TakeResult {
   listing: SnapshotListing;
@@ -150,6 +131,13 @@ export class SnapshotService {
 
   rename(id: string, key: string, name: string): SnapshotListing {
     new VmSnapshots(this.folder(id)).rename(key, name);
+    return this.list(id);
+  }
+
+  edit(id: string, key: string, changes: { name?: string; description?: string }): SnapshotListing {
+    const vs = new VmSnapshots(this.folder(id));
+    if (changes.name !== undefined) vs.rename(key, changes.name);
+    if (changes.description !== undefined) vs.describe(key, changes.description);
     return this.list(id);
   }
 

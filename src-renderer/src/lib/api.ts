@@ -37,6 +37,12 @@ const METHODS: ApiMethod[] = [
   'updateVm',
   'detachMedia',
   'removeVm',
+  'listSnapshots',
+  'takeSnapshot',
+  'restoreSnapshot',
+  'deleteSnapshot',
+  'editSnapshot',
+  'cloneVm',
 ];
 
 function makeApi(call: (method: ApiMethod, params: unknown[]) => Promise<unknown>): BoxwoodApi {

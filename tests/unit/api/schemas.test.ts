@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { validateCall, ApiValidationError, API_METHODS, wsRequestSchema } from '../../../src-main/api/schemas';
 
 const id = '0123456789abcdef';
+const snap = '0b5e7f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
 const spec = { name: 'A', osType: 'linux', memoryMiB: 64, cpus: 1, vramMiB: 8, disk: { kind: 'new', sizeGiB: 2 } };
 
 /** For every method: one good call, and wrong calls that must be refused. */
@@ -74,6 +75,30 @@ const cases: Record<string, { good: unknown[][]; bad: unknown[][] }> = {
       [id, false],
     ],
     bad: [[id], [id, 'yes'], ['x', true]],
+  },
+  listSnapshots: { good: [[id]], bad: [[], ['x'], [id, id]] },
+  takeSnapshot: {
+    good: [
+      [id, 'Before update', '', false],
+      [id, 'Live', 'with a description', true],
+    ],
+    bad: [[id], [id, '', '', false], [id, 'x', '', 'yes'], [id, 'x', 5, false], ['x', 'n', '', false]],
+  },
+  restoreSnapshot: { good: [[id, snap]], bad: [[id], [id, 'name'], [id, snap, snap]] },
+  deleteSnapshot: { good: [[id, snap]], bad: [[id], [id, ''], ['x', snap]] },
+  editSnapshot: {
+    good: [
+      [id, snap, {}],
+      [id, snap, { name: 'New', description: 'text' }],
+    ],
+    bad: [[id, snap], [id, snap, { name: '' }], [id, snap, { other: 1 }], [id, 'x', {}]],
+  },
+  cloneVm: {
+    good: [
+      [id, snap, 'Clone', false],
+      [id, null, 'Clone', true],
+    ],
+    bad: [[id, snap, '', false], [id, 'x', 'Clone', false], [id, snap, 'Clone'], [id, snap, 'Clone', 'yes']],
   },
 };
 
