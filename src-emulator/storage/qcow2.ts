@@ -16,7 +16,8 @@ const AUTOCLEAR_BITMAPS = 1;
 const INCOMPAT_DIRTY = 1;
 const INCOMPAT_CORRUPT = 2;
 const COMPAT_LAZY_REFCOUNTS = 1;
-const KNOWN_INCOMPAT = INCOMPAT_DIRTY | INCOMPAT_CORRUPT;
+const INCOMPAT_EXTENDED_L2 = 16;
+const KNOWN_INCOMPAT = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_EXTENDED_L2;
 const MAX_L1_BYTES = 32 * 1024 * 1024; // qemu's limit too
 const MAX_REFTABLE_BYTES = 8 * 1024 * 1024;
 const MAX_SNAPSHOTS = 65536;
@@ -38,7 +39,17 @@ interface Snapshot {
   extraTail: Uint8Array;
 }
 
-type Entry = { kind: 'unallocated' } | { kind: 'zero'; offset: number; copied: boolean } | { kind: 'normal'; offset: number; copied: boolean } | { kind: 'compressed'; offset: number; length: number };
+/** Extended L2 entries: one allocation and one zero bit for each of 32 subclusters. */
+interface Subclusters {
+  alloc: number;
+  zero: number;
+}
+
+type Entry =
+  | { kind: 'unallocated'; sub?: Subclusters }
+  | { kind: 'zero'; offset: number; copied: boolean }
+  | { kind: 'normal'; offset: number; copied: boolean; sub?: Subclusters }
+  | { kind: 'compressed'; offset: number; length: number };
 
 /**
  * QEMU's copy-on-write format, versions 2 and 3.
@@ -61,6 +72,8 @@ export class Qcow2Image implements DiskImage {
   private clusterBits = 16;
   private cs = 65536;
   private l2Entries = 8192;
+  private extL2 = false;
+  private entryBytes = 8;
   private l1Offset = 0;
   private l1Size = 0;
   private l1Hi = new Uint32Array(0);
@@ -163,6 +176,13 @@ export class Qcow2Image implements DiskImage {
     this.maxRefcount = this.refBits >= 32 ? 0xffffffff : 2 ** this.refBits - 1;
 
     this.parseExtensions(h);
+    if (this.incompat & INCOMPAT_EXTENDED_L2) {
+      if (this.clusterBits < 14) this.fail('extended L2 entries need clusters of at least 16 KiB');
+      if (!this.readOnly) this.fail('images with extended L2 entries (subclusters) are read-only here; open read-only or convert');
+      this.extL2 = true;
+      this.entryBytes = 16;
+      this.l2Entries = this.cs / 16;
+    }
     const unknown = this.incompat & ~KNOWN_INCOMPAT;
     if (unknown) {
       const names: string[] = [];
@@ -438,9 +458,15 @@ export class Qcow2Image implements DiskImage {
 
   private entryAt(table: Uint8Array, i: number): Entry {
     const v = dv(table);
-    const hi = v.getUint32(i * 8);
-    const lo = v.getUint32(i * 8 + 4);
-    return this.decodeEntry(hi, lo);
+    const hi = v.getUint32(i * this.entryBytes);
+    const lo = v.getUint32(i * this.entryBytes + 4);
+    if (!this.extL2) return this.decodeEntry(hi, lo);
+    const e = this.decodeEntry(hi, lo & ~1); // bit 0 is reserved with extended entries
+    if (e.kind === 'normal' || e.kind === 'unallocated') {
+      e.sub = { zero: v.getUint32(i * 16 + 8), alloc: v.getUint32(i * 16 + 12) };
+      if (e.kind === 'unallocated' && e.sub.alloc) this.fail('extended L2 entry marks subclusters allocated without a cluster');
+    }
+    return e;
   }
 
   private decodeEntry(hi: number, lo: number): Entry {
@@ -500,6 +526,21 @@ export class Qcow2Image implements DiskImage {
       const inOff = pos - vc * this.cs;
       let n = Math.min(buf.length - done, this.cs - inOff);
       const e = this.lookup(vc);
+      if ((e.kind === 'normal' || e.kind === 'unallocated') && e.sub) {
+        // Subclusters: a run of the same status inside this cluster at a time.
+        const sc = this.cs / 32;
+        const st = (k: number): number => ((e.sub!.zero >>> k) & 1 ? 0 : (e.sub!.alloc >>> k) & 1 ? 1 : 2);
+        const si = Math.floor(inOff / sc);
+        const s0 = st(si);
+        let end = (si + 1) * sc;
+        while (end < this.cs && st(end / sc) === s0) end += sc;
+        n = Math.min(n, end - inOff);
+        if (s0 === 0) buf.fill(0, done, done + n);
+        else if (s0 === 1 && e.kind === 'normal') this.file.read(e.offset + inOff, buf, done, n);
+        else readBacking(this.backing, pos, buf.subarray(done, done + n));
+        done += n;
+        continue;
+      }
       const out = buf.subarray(done, done + n);
       switch (e.kind) {
         case 'unallocated':
@@ -938,7 +979,12 @@ export class Qcow2Image implements DiskImage {
   blockStatus(offset: number, length: number): { status: BlockStatus; length: number } {
     const vc = Math.floor(offset / this.cs);
     const first = this.lookup(vc);
-    const kind = (e: Entry): BlockStatus => (e.kind === 'unallocated' ? 'unallocated' : e.kind === 'zero' ? 'zero' : 'data');
+    const kind = (e: Entry): BlockStatus => {
+      if ((e.kind === 'normal' || e.kind === 'unallocated') && e.sub) {
+        return e.sub.zero === 0xffffffff ? 'zero' : !e.sub.alloc && !e.sub.zero ? 'unallocated' : 'data';
+      }
+      return e.kind === 'unallocated' ? 'unallocated' : e.kind === 'zero' ? 'zero' : 'data';
+    };
     const st = kind(first);
     let end = Math.min((vc + 1) * this.cs, offset + length, this.size);
     while (end < Math.min(offset + length, this.size)) {
@@ -968,6 +1014,7 @@ export class Qcow2Image implements DiskImage {
       dirty: (this.incompat & INCOMPAT_DIRTY) !== 0,
       specific: {
         compat: this.version === 2 ? '0.10' : '1.1',
+        extendedL2: this.extL2,
         lazyRefcounts: (this.compat & COMPAT_LAZY_REFCOUNTS) !== 0,
         refcountBits: this.refBits,
         corrupt: (this.incompat & INCOMPAT_CORRUPT) !== 0,

@@ -43,6 +43,8 @@ const qemuVariants: [string, string][] = [
   ['qcow2', 'compat=1.1,cluster_size=4096,refcount_bits=64'],
   ['qcow2', 'compat=1.1,cluster_size=2M,refcount_bits=8'],
   ['qcow2', 'compat=1.1,lazy_refcounts=on'],
+  ['qcow2', 'compat=1.1,extended_l2=on,cluster_size=128k'],
+  ['qcow2', 'compat=1.1,preallocation=metadata'],
   ['vdi', 'static=off'],
   ['vdi', 'static=on'],
   ['vpc', 'subformat=dynamic'],
@@ -344,6 +346,38 @@ test('qcow2 persistent bitmaps: counted while valid, dropped (leaks, never corru
   assert.ok(r.code === 0 || r.code === 3, r.out);
   assert.match(r.out, /lacking bitmap support/);
   qemuOk('qemu-io', ['-f', 'qcow2', '-c', 'read -q -P 2 2M 3M', '-c', 'read -q -P 3 9M 4k', f]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('qcow2 extended L2 (subclusters) over a backing file, with zeroed subclusters, reads byte-exact', { skip, timeout: 30_000 }, () => {
+  const dir = tmpDir('extl2');
+  const size = 24 << 20;
+  const ref = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 777) ref[i] = (i / 777) & 0xff;
+  fs.writeFileSync(path.join(dir, 'base.raw'), ref);
+  const f = path.join(dir, 'e.qcow2');
+  qemuOk('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'extended_l2=on,cluster_size=128k', '-b', 'base.raw', '-F', 'raw', f]);
+  const want = Buffer.from(ref);
+  const r = rng(77);
+  const cmds: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    const len = 512 * (1 + Math.floor(r() * 40));
+    const off = Math.floor(r() * ((size - len) / 512)) * 512;
+    const pat = 1 + Math.floor(r() * 250);
+    if (i % 5 === 4) {
+      cmds.push('-c', `write -q -z ${off} ${len}`);
+      want.fill(0, off, off + len);
+    } else {
+      cmds.push('-c', `write -q -P ${pat} ${off} ${len}`);
+      want.fill(pat, off, off + len);
+    }
+  }
+  qemuOk('qemu-io', ['-f', 'qcow2', ...cmds, f]);
+  assertSameAsRaw(f, want);
+  const img = openImage(f, { readOnly: true });
+  assert.deepEqual(img.check().errors, []);
+  img.close();
+  assert.throws(() => openImage(f), /read-only here/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
