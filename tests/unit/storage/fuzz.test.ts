@@ -33,6 +33,11 @@ function rng(seed: number): () => number {
 function template(format: ImageFormat, opts: CreateOptions, size: number): Buffer {
   if (format === 'iso') return isoTemplate();
   const p = path.join(dir, `tpl.${format}`);
+  if (opts.variant === 'extended-l2') {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'extended_l2=on,cluster_size=16k', p, String(size)]);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -q -P 7 0 6k', '-c', 'write -q -z 40k 2k', '-c', 'write -q -P 9 300k 20k', p]);
+    return fs.readFileSync(p);
+  }
   if (format === 'vhdx') {
     execFileSync('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'block_size=1M,log_size=1M', p, String(size)]);
     execFileSync('qemu-io', ['-f', 'vhdx', '-c', 'write -q -P 7 0 64k', '-c', 'write -q -P 9 3M 4k', p]);
@@ -83,6 +88,7 @@ const formats: [string, ImageFormat, CreateOptions, number][] = [
   ['raw', 'raw', {}, 64 << 10],
   ['iso', 'iso', {}, 0],
   ['vhdx', 'vhdx', {}, 4 << 20],
+  ['qcow2 extended L2', 'qcow2', { variant: 'extended-l2' }, 1 << 20],
 ];
 
 const haveQemuImg = spawnSync('qemu-img', ['--version']).status === 0;
@@ -121,7 +127,7 @@ function isoTemplate(): Buffer {
 }
 
 for (const [name, format, opts, size] of formats) {
-  const skip = format === 'vhdx' && !haveQemuImg ? 'the VHDX template needs qemu-img' : false;
+  const skip = (format === 'vhdx' || opts.variant === 'extended-l2') && !haveQemuImg ? 'this template needs qemu-img' : false;
   test(`fuzz ${name}: ${CASES} mutated images give a DiskError or read within bounds`, { skip, timeout: 300_000 }, () => {
     const base = template(format, opts, size);
     const hot = hotSpots(base, format);
