@@ -49,7 +49,10 @@ const qemuVariants: [string, string][] = [
   ['vdi', 'static=on'],
   ['vpc', 'subformat=dynamic'],
   ['vpc', 'subformat=fixed'],
+  ['vpc', 'subformat=dynamic,force_size=on'],
   ['vmdk', 'subformat=monolithicSparse'],
+  ['vmdk', 'subformat=monolithicSparse,zeroed_grain=on'],
+  ['vmdk', 'subformat=monolithicSparse,adapter_type=lsilogic,hwversion=6'],
   ['vmdk', 'subformat=monolithicFlat'],
   ['vmdk', 'subformat=twoGbMaxExtentSparse'],
   ['vmdk', 'subformat=twoGbMaxExtentFlat'],
@@ -90,6 +93,11 @@ test('images qemu-io writes into (allocating writes, last sector) read back byte
       const pat = 1 + Math.floor(r() * 254);
       cmds.push('-c', `write -q -P ${pat} ${off} ${len}`);
       ref.fill(pat, off, off + len);
+      if (i % 4 === 3) {
+        // Zero writes exercise zero clusters / zeroed grains / zero blocks where the format has them.
+        cmds.push('-c', `write -q -z ${off} ${Math.min(len, 65536)}`);
+        ref.fill(0, off, off + Math.min(len, 65536));
+      }
     }
     qemuOk('qemu-io', ['-f', fmt, ...cmds, file]);
     assertSameAsRaw(file, ref, fmt === 'vpc' ? 'vhd' : undefined);
