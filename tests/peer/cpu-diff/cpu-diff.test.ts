@@ -18,7 +18,6 @@ import { basename } from 'node:path';
  * with a loud diagnostic otherwise, so a CPU fix never turns CI red before this list is updated.
  */
 export const KNOWN: Record<string, { finding: string; match: string }> = {
-  'system-misc': { finding: 'single-step #DB taken right after MOV SS/POP SS (SDM 6.8.3: held until after the next instruction)', match: 'bytes 8ed3b903' },
 };
 const STRICT = process.env.CPU_DIFF_STRICT === '1';
 

@@ -165,7 +165,9 @@ function x87StatusRules(op: number, modrm: number, info: InsnInfo): void {
   if (op === 0xd9 && (modrm === 0xe5 || modrm === 0xf8)) return; // FXAM, FPREM: all defined
   // FPREM1: QEMU 7.2 leaves C0/C1/C3 clear instead of the quotient bits (10 rem 3 gives 000, SDM: Q2 Q1 Q0 = 011).
   if (op === 0xd9 && modrm === 0xf5) { info.fswMask = C0 | C1 | C3; return; }
-  if (op === 0xd9 && !isReg && reg === 6) { info.qemuFcwSet = 0x3f; return; } // FNSTENV
+  // FNSTENV masks all exceptions afterwards (SDM), which on silicon also clears ES and B (seen
+  // by the FPU's host-x87 oracle); QEMU 7.2 does neither: both are applied to QEMU's state.
+  if (op === 0xd9 && !isReg && reg === 6) { info.qemuFcwSet = 0x3f; info.qemuFswClear = 0x8080; return; }
   if (op === 0xd9 && !isReg && (reg === 4 || reg === 5 || reg === 7)) return; // FLDENV, FLDCW, FNSTCW
   if (op === 0xdd && !isReg && (reg === 4 || reg === 6 || reg === 7)) return; // FRSTOR, FNSAVE, FNSTSW
   if (op === 0xdf && modrm === 0xe0) return; // FNSTSW AX

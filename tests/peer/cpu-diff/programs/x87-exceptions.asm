@@ -85,9 +85,9 @@ pm_main:
     fldz
     fdivp st1, st0               ; ZE pending: ES and B set, no #MF yet
     fnstsw [edi]
-    fnstenv [ENV1]
     TRY fwait                    ; #MF
     fnstsw [edi + 2]
+    fnstenv [ENV1]               ; FIP/FDP still name the FDIVP (and ES/B are cleared by the masking)
     fnclex
     fwait                        ; nothing pending
     ; Not compared: #MF raised by a waiting x87 instruction other than WAIT (hardware checks for
