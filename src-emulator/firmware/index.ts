@@ -146,7 +146,7 @@ export async function installFirmware(
       fwCfg,
       config,
       ramBytes,
-      { bios, vgaBios, vgaBiosName: vgaPath ? vgaPath.split('/').pop()! : 'vgabios.bin', linuxbootRom },
+      { bios, vgaBios, linuxbootRom },
       linux,
     );
     writeCmosBootOrder(machine.io, config.bootOrder);

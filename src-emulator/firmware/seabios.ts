@@ -1,7 +1,7 @@
 /**
  * The external firmware path: Debian's SeaBIOS (bios.bin) and a VGA BIOS, configured through
  * fw_cfg the way QEMU's "pc" machine does (RAM size, CPU count, E820, ACPI tables through the
- * table-loader, boot order in CMOS, the VGA ROM as a "vgaroms/" file, and for direct kernel boot
+ * table-loader, boot order in CMOS, the VGA ROM as the VGA function's PCI option ROM, and for direct kernel boot
  * QEMU's linuxboot_dma.bin option ROM with the kernel/initrd/cmdline/setup items).
  */
 import { FwCfg, FwCfgKey } from '../devices/fw-cfg';
@@ -16,7 +16,6 @@ export const LINUXBOOT_ROM_PATHS = ['/usr/share/qemu/linuxboot_dma.bin', '/usr/s
 export interface SeabiosFiles {
   bios: Uint8Array;
   vgaBios: Uint8Array | null;
-  vgaBiosName: string;
   /** QEMU's linuxboot_dma.bin, needed only for direct kernel boot. */
   linuxbootRom: Uint8Array | null;
 }
@@ -43,7 +42,10 @@ export function configureFwCfg(
   fw.addFile('etc/acpi/tables', acpi.tables);
   fw.addFile('etc/acpi/rsdp', acpi.rsdp);
   fw.addFile('etc/table-loader', buildTableLoader(acpi, 'etc/acpi/tables', 'etc/acpi/rsdp'));
-  if (files.vgaBios) fw.addFile(`vgaroms/${files.vgaBiosName}`, files.vgaBios);
+  // Named after the VGA's PCI IDs (our std VGA is 1234:1111), SeaBIOS runs the ROM as that device's
+  // option ROM, so its VBE mode info reports the framebuffer at the BAR SeaBIOS assigned; as a
+  // "vgaroms/" file it would run unbound and report QEMU's default 0xE0000000 instead.
+  if (files.vgaBios) fw.addFile('pci1234,1111.rom', files.vgaBios);
   if (linux) {
     if (!files.linuxbootRom)
       throw new Error("direct kernel boot through SeaBIOS needs QEMU's linuxboot_dma.bin (package qemu-system-data); not found");
