@@ -1,0 +1,158 @@
+/**
+ * End to end: the snapshot tree view of the web twin, in Debian's Chromium. Takes an offline and
+ * a live snapshot of the demo VM, restores the first, deletes the live one, clones the first.
+ * Screenshots go to test-results/e2e/.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join('test-results', 'e2e');
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
+
+let dir = '';
+let server: ChildProcess | null = null;
+let context: BrowserContext | null = null;
+let page: Page;
+let serverLog = '';
+
+async function shot(name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const card = (name: string) => page.getByRole('option').filter({ hasText: name });
+const stateIs = (name: string, s: string) => card(name).locator(`[data-state="${s}"]`).waitFor({ timeout: 150_000 });
+const row = (name: string) => page.getByTestId('snapshot-row').and(page.locator(`[data-name="${name}"]`));
+
+function vmJson(): { snapshots: { name: string; uuid: string; live: boolean }[]; currentSnapshot: string | null; lastState: string } {
+  return JSON.parse(readFileSync(join(dir, 'library', 'Boxwood Demo', 'vm.json'), 'utf8'));
+}
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'boxwood-e2e-snap-'));
+  server = spawn(process.execPath, ['bin/boxwood.mjs', 'serve', '--port', '0'], {
+    env: { ...process.env, BOXWOOD_LIBRARY: join(dir, 'library'), BOXWOOD_CONFIG_DIR: join(dir, 'config') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stderr!.on('data', (d) => (serverLog += d));
+  const url = await new Promise<string>((ok, fail) => {
+    const t = setTimeout(() => fail(new Error(`the web twin did not print its URL: ${serverLog}`)), 180_000);
+    let out = '';
+    server!.stdout!.on('data', (d) => {
+      out += d;
+      const m = /Boxwood web UI: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        ok(m[1]);
+      }
+    });
+    server!.on('exit', (code) => fail(new Error(`boxwood serve exited with ${code}: ${serverLog}`)));
+  });
+  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+    viewport: { width: 1280, height: 1000 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(60_000);
+  await page.goto(url);
+  await page.getByRole('listbox', { name: 'VM library' }).waitFor();
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((ok) => {
+      const t = setTimeout(() => {
+        server?.kill('SIGKILL');
+        ok(null);
+      }, 5000);
+      server!.on('exit', () => {
+        clearTimeout(t);
+        ok(null);
+      });
+    });
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function takeSnapshot(name: string): Promise<void> {
+  await page.getByTestId('snapshot-take').click();
+  const dialog = page.getByRole('dialog', { name: /Take a snapshot/ });
+  await dialog.getByTestId('snapshot-name').fill(name);
+  await dialog.getByTestId('snapshot-take-go').click();
+  await row(name).waitFor({ timeout: 150_000 });
+}
+
+test('take, restore, delete and clone snapshots through the tree view', { skip, timeout: 600_000 }, async () => {
+  await card('Boxwood Demo').click();
+  await page.getByRole('heading', { level: 2, name: 'Boxwood Demo' }).waitFor();
+  const tree = page.getByTestId('snapshot-tree');
+  await tree.waitFor();
+  await page.getByTestId('snapshot-current').waitFor();
+
+  // Offline snapshot of the stopped VM.
+  await takeSnapshot('Fresh');
+  assert.equal(vmJson().snapshots.length, 1);
+  assert.equal(vmJson().snapshots[0].live, false);
+
+  // Live snapshot of the running VM: it runs on afterwards.
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await stateIs('Boxwood Demo', 'running');
+  await page.waitForFunction(() => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
+    timeout: 150_000,
+  });
+  await takeSnapshot('Running');
+  await stateIs('Boxwood Demo', 'running');
+  const live = vmJson().snapshots.find((s) => s.name === 'Running');
+  assert.ok(live?.live, 'the snapshot of the running VM has its machine state');
+  await row('Running').locator('img').waitFor();
+  await shot('20-snapshot-tree');
+
+  // Restore needs the VM off; restoring the live one makes it saved.
+  await page.getByRole('button', { name: 'Power off' }).click();
+  await stateIs('Boxwood Demo', 'stopped');
+  await row('Running').click();
+  await page.getByTestId('snapshot-restore').click();
+  await page.getByTestId('snapshot-restore-go').click();
+  await stateIs('Boxwood Demo', 'saved');
+  assert.equal(vmJson().currentSnapshot, live!.uuid);
+
+  // Restore the offline one: the VM is stopped, the current state sits under 'Fresh'.
+  await row('Fresh').click();
+  await page.getByTestId('snapshot-restore').click();
+  await page.getByTestId('snapshot-restore-go').click();
+  await stateIs('Boxwood Demo', 'stopped');
+  const fresh = vmJson().snapshots.find((s) => s.name === 'Fresh')!;
+  assert.equal(vmJson().currentSnapshot, fresh.uuid);
+  await page.locator('li', { has: row('Fresh') }).getByTestId('snapshot-current').waitFor();
+
+  // Delete the live snapshot.
+  await row('Running').click();
+  await page.getByTestId('snapshot-delete').click();
+  await page.getByTestId('snapshot-delete-go').click();
+  await row('Running').waitFor({ state: 'detached' });
+  assert.deepEqual(
+    vmJson().snapshots.map((s) => s.name),
+    ['Fresh'],
+  );
+
+  // Clone from 'Fresh'.
+  await row('Fresh').click();
+  await page.getByTestId('snapshot-clone').click();
+  const dialog = page.getByRole('dialog', { name: /Clone Boxwood Demo/ });
+  await dialog.getByTestId('clone-name').fill('Demo clone');
+  await dialog.getByTestId('clone-go').click();
+  await card('Demo clone').waitFor();
+  assert.ok(existsSync(join(dir, 'library', 'Demo clone', 'vm.json')));
+  await shot('21-snapshot-after');
+});
