@@ -42,6 +42,12 @@ export class Dma8237 implements Device {
   private readonly command = new Uint8Array(2);
   private readonly request = new Uint8Array(2);
   private readonly flipFlop = [false, false];
+  /**
+   * Per channel: the latest transfer ended on terminal count (the TC/EOP pulse a device sees).
+   * Kept apart from the status register's TC bits, which stay set until the CPU reads status:
+   * a driver that never reads status would otherwise make every later transfer look finished.
+   */
+  private readonly tcPulse = new Uint8Array(8);
 
   constructor(opts: Dma8237Options) {
     this.mem = opts.mem;
@@ -160,9 +166,17 @@ export class Dma8237 implements Device {
     return (this.curCount[ch] + 1) * (ch >= 4 ? 2 : 1);
   }
 
-  /** Terminal count reached since the status register was last read. */
+  /** Terminal count reached since the status register was last read (the sticky status bit). */
   terminalCount(ch: number): boolean {
     return (this.status[ch >> 2] & (1 << (ch & 3))) !== 0;
+  }
+
+  /**
+   * The latest `writeToMemory` / `readFromMemory` on the channel reached terminal count. This is
+   * what a device must use to end its command (the 8237's TC line), not `terminalCount`.
+   */
+  endedOnTerminalCount(ch: number): boolean {
+    return this.tcPulse[ch] !== 0;
   }
 
   /** Device-to-memory: writes as much of `data` as the channel accepts; returns the bytes taken. */
@@ -183,6 +197,7 @@ export class Dma8237 implements Device {
 
   /** Moves up to `length` bytes in contiguous pieces, updating address/count, TC and auto-init. */
   private transfer(ch: number, length: number, move: (addr: number, offset: number, n: number) => void): number {
+    this.tcPulse[ch] = 0;
     if (!this.isUnmasked(ch)) return 0;
     const wide = ch >= 4;
     const unit = wide ? 2 : 1;
@@ -211,6 +226,7 @@ export class Dma8237 implements Device {
       const newCount = this.curCount[ch] - units;
       if (newCount < 0) {
         this.status[ch >> 2] |= 1 << (ch & 3);
+        this.tcPulse[ch] = 1;
         if (this.mode[ch] & 0x10) {
           this.curAddr[ch] = this.baseAddr[ch];
           this.curCount[ch] = this.baseCount[ch];
@@ -240,6 +256,7 @@ export class Dma8237 implements Device {
     this.status.fill(0);
     this.command.fill(0);
     this.request.fill(0);
+    this.tcPulse.fill(0);
     this.flipFlop[0] = this.flipFlop[1] = false;
   }
 

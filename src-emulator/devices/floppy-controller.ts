@@ -459,7 +459,9 @@ export class FloppyController implements Device {
       } catch {
         return fail(0x20 /* CRC error in data */, 0x20);
       }
-      tc = this.dma.terminalCount(this.dmaChannel) || this.dma.remaining(this.dmaChannel) === 0 || !this.dma.isUnmasked(this.dmaChannel);
+      // The TC pulse of this sector's transfer, not the 8237's status bit: that one stays set from
+      // an earlier command until the CPU reads DMA status, which SeaBIOS never does.
+      tc = this.dma.endedOnTerminalCount(this.dmaChannel) || !this.dma.isUnmasked(this.dmaChannel);
       // Advance to the next sector the way the controller's ID counter does.
       if (sector >= eot) {
         sector = 1;

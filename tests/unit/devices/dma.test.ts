@@ -86,3 +86,23 @@ test('16-bit channel 5 addresses words; masked channels move nothing; master cle
   other.dma.loadState(structuredClone(s));
   assert.deepEqual(other.dma.saveState(), s);
 });
+
+test('the TC pulse belongs to one transfer; the status bit stays until status is read', () => {
+  const { io, dma } = setup();
+  program8(io, 2, 0x7c00, 511, 0x44);
+  assert.equal(dma.writeToMemory(2, new Uint8Array(512)), 512);
+  assert.equal(dma.endedOnTerminalCount(2), true);
+  // Reprogrammed without reading status (as SeaBIOS does): the status bit is stale, the pulse is not.
+  program8(io, 2, 0x7e00, 2047, 0x44);
+  assert.equal(dma.writeToMemory(2, new Uint8Array(512)), 512);
+  assert.equal(dma.terminalCount(2), true, 'status bit still set from the first transfer');
+  assert.equal(dma.endedOnTerminalCount(2), false, 'this transfer did not reach TC');
+  assert.equal(dma.writeToMemory(2, new Uint8Array(1536)), 1536);
+  assert.equal(dma.endedOnTerminalCount(2), true);
+  // Auto-initialise: TC reloads and leaves the channel unmasked, and the pulse still shows it.
+  program8(io, 1, 0x1000, 99, 0x54);
+  assert.equal(dma.writeToMemory(1, new Uint8Array(100)), 100);
+  assert.equal(dma.endedOnTerminalCount(1), true);
+  assert.equal(dma.isUnmasked(1), true);
+  assert.equal(dma.remaining(1), 100);
+});

@@ -127,6 +127,45 @@ test('READ DATA by DMA channel 2: multi-track across heads, result C/H/R', () =>
   assert.equal(io.in8(0x08) & 0x04, 0x04, 'DMA terminal count');
 });
 
+test("SeaBIOS's boot-sector load: a 1-sector read, then 4 sectors to 0000:7E00 with DMA status never read", () => {
+  // SeaBIOS first reads the boot sector (R=1, EOT=1), then the demo floppy's INT 13h AH=02h reads
+  // C0/H0/R2 x4 as READ DATA with EOT = R+count-1 and MT/MFM/SK. SeaBIOS never reads the 8237's
+  // status register, so the TC bit left by the first command is still set when the second runs:
+  // the controller must end on this transfer's terminal count, not on that stale bit.
+  const env = setup();
+  const { io, mem, disk, settle } = env;
+  resetFdc(env);
+  send(io, [0x03, 0xaf, 0x02]);
+  send(io, [0x07, 0x00]);
+  settle();
+  senseInt(io);
+  dmaProgram(io, 0x7c00, 512, true);
+  send(io, [0xe6, 0x00, 0, 0, 1, 2, 1, 0x1b, 0xff]);
+  settle();
+  assert.deepEqual(results(io), [0x04, 0, 0, 0, 1, 1, 2], 'ends on head 1 (MT past EOT)');
+  assert.deepEqual(mem.readBytes(0x7c00, 512), disk.data.subarray(0, 512));
+  dmaProgram(io, 0x7e00, 4 * 512, true);
+  send(io, [0xe6, 0x00, 0, 0, 2, 2, 5, 0x1b, 0xff]);
+  settle();
+  assert.deepEqual(results(io), [0x04, 0, 0, 0, 1, 1, 2], 'four sectors, then head 1 sector 1');
+  assert.deepEqual(mem.readBytes(0x7e00, 4 * 512), disk.data.subarray(512, 5 * 512), 'all 2048 bytes from the image');
+  assert.equal(env.dma.isUnmasked(2), false, 'channel masked at terminal count');
+});
+
+test('auto-initialise DMA: READ DATA still ends at terminal count (the channel stays unmasked)', () => {
+  const env = setup();
+  const { io, mem, disk, settle } = env;
+  resetFdc(env);
+  dmaProgram(io, 0x30000, 2 * 512, true);
+  io.out8(0x0b, 0x56); // single, auto-init, write to memory, channel 2
+  send(io, [0x46, 0x00, 1, 0, 3, 2, 18, 0x1b, 0xff]);
+  settle();
+  assert.deepEqual(results(io), [0x00, 0, 0, 1, 0, 5, 2], 'two sectors: next is R=5');
+  const lba = (1 * 2 + 0) * 18 + 2;
+  assert.deepEqual(mem.readBytes(0x30000, 1024), disk.data.subarray(lba * 512, (lba + 2) * 512));
+  assert.equal(env.dma.isUnmasked(2), true);
+});
+
 test('WRITE DATA by DMA, READ ID, and write protection', () => {
   const env = setup();
   const { io, mem, disk, settle } = env;
