@@ -1141,10 +1141,14 @@ export class Cpu {
     return this.fetchSlow();
   }
 
+  /** EIP at which the current instruction would exceed 15 bytes (0 = not tracked; see execPrefixed). */
+  lengthCap = 0;
+
   private fetchSlow(): number {
     const off = this.eip >>> 0;
     const limit = this.segLimit[CS];
     if (off > limit) this.gp(0);
+    if (this.lengthCap !== 0 && off >= this.lengthCap) this.gp(0);
     const lin = (this.segBase[CS] + off) | 0;
     const p = this.translate(lin, 0);
     const mem = this.mem;
@@ -1154,6 +1158,7 @@ export class Cpu {
       this.fetchLo = Math.max(pageStart, 0);
       this.fetchHi = Math.min(pageStart + 0x1000, limit + 1);
       this.fetchDelta = ((p & ~0xfff) >>> 0) - pageStart;
+      if (this.lengthCap !== 0 && this.fetchHi > this.lengthCap) this.fetchHi = this.lengthCap;
     } else this.fetchHi = 0;
     return mem.read8(p);
   }

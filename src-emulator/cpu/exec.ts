@@ -986,11 +986,25 @@ function execPrefixed(c: Cpu, op: number): void {
         c.repPrefix = 1;
         break;
       default:
-        if (c.lockPrefix) checkLock(c, op);
-        execOp(c, op);
+        if (prefixes < 3) {
+          if (c.lockPrefix) checkLock(c, op);
+          execOp(c, op);
+          return;
+        }
+        // Without prefixes no instruction exceeds 12 bytes; with 4 or more the 15-byte limit
+        // (#GP) can bite: cap instruction fetch at startEip + 15 for this one.
+        c.lengthCap = c.startEip + 15;
+        if (c.fetchHi > c.lengthCap) c.fetchHi = c.lengthCap;
+        try {
+          if (c.lockPrefix) checkLock(c, op);
+          execOp(c, op);
+        } finally {
+          c.lengthCap = 0;
+          c.fetchHi = 0;
+        }
         return;
     }
-    if (++prefixes >= 14) c.gp(0); // 15-byte instruction limit
+    if (++prefixes >= 15) c.gp(0); // the opcode would be byte 16
     op = c.fetch8();
   }
 }

@@ -157,3 +157,13 @@ gdtr: dw 23
   assert.equal(m.cpu.getReg32(0), 0xcafe);
   assert.equal(m.mem.read32(0x200000), 0xcafe);
 });
+
+test('instruction length: 15 bytes execute, 16 or more are #GP(0)', () => {
+  let r = run(`db 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x66, 0x81, 0xc0, 0x34, 0x12\n mov ebx, eax`);
+  assert.equal(r.log.count, 0, '15 bytes (11 prefixes + 81 C0 iw) are fine');
+  r = run(`mov eax, 0\nok: db 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x81, 0xc0, 0x78, 0x56, 0x34, 0x12`);
+  assert.deepEqual([r.log.vector, r.log.error], [13, 0], '16 bytes fault');
+  assert.equal(r.m.cpu.getReg32(0), 0, 'the overlong ADD did not execute');
+  r = run(`db ${Array(15).fill('0x26').join(', ')}, 0x90`);
+  assert.deepEqual([r.log.vector, r.log.error], [13, 0], '15 prefixes and an opcode');
+});
