@@ -8,6 +8,8 @@ import { VmSnapshots } from '../../../src-main/hypervisor/snapshots/vm-snapshots
 
 const [folder, op, a, b, c] = process.argv.slice(2);
 const s = new VmSnapshots(folder);
+// The parent can aim a kill at a given step (e.g. just after a merge's journal is written).
+s.step = (what) => process.stdout.write(`step ${what}\n`);
 process.stdout.write('ready\n');
 switch (op) {
   case 'take':
