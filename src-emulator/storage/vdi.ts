@@ -301,7 +301,7 @@ export class VdiImage implements DiskImage {
     };
   }
 
-  check(): CheckResult {
+  check(repair = false): CheckResult {
     const errors: string[] = [];
     const used = new Map<number, number>();
     let allocated = 0;
@@ -314,7 +314,17 @@ export class VdiImage implements DiskImage {
       else used.set(e, b);
       if (this.blockHost(e) + this.blockSize > this.file.size && this.type !== TYPE_FIXED) errors.push(`block ${b} lies beyond the end of the file`);
     }
-    if (allocated !== this.nAllocated) errors.push(`allocated block count is ${this.nAllocated} but the map holds ${allocated}`);
+    if (allocated !== this.nAllocated) {
+      // Repairable when the map itself is sound: the count follows the map.
+      if (repair && !this.readOnly && errors.length === 0) {
+        this.nAllocated = allocated;
+        dv(this.header).setUint32(0x184, allocated, true);
+        this.file.write(0x184, this.header, 0x184, 4);
+        this.file.sync();
+        return { errors, leaks: 0, allocated, total: this.nBlocks, repaired: 1 };
+      }
+      errors.push(`allocated block count is ${this.nAllocated} but the map holds ${allocated}`);
+    }
     return { errors, leaks: 0, allocated, total: this.nBlocks };
   }
 

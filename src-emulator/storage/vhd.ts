@@ -469,10 +469,13 @@ export class VhdImage implements DiskImage {
     };
   }
 
-  check(): CheckResult {
+  check(repair = false): CheckResult {
     const errors: string[] = [];
     if (this.type === FIXED) return { errors, leaks: 0 };
     const blockSectors = (this.bitmapSize + this.blockSize) / 512;
+    const tail = this.file.readBytes(this.file.size - 512, 512);
+    // Blocks end before the footer; when the footer is gone, before the end of the file.
+    const dataEnd = this.validFooter(tail) ? this.file.size - 512 : this.file.size;
     const seen = new Map<number, number>();
     let allocated = 0;
     const end = Math.ceil((this.batOffset + this.bat.length * 4) / 512);
@@ -481,12 +484,20 @@ export class VhdImage implements DiskImage {
       if (e === UNUSED) continue;
       allocated++;
       if (e < end) errors.push(`block ${b} at sector ${e} overlaps the headers or BAT`);
-      if ((e + blockSectors) * 512 > this.file.size - 512) errors.push(`block ${b} at sector ${e} runs past the end of the file`);
+      if ((e + blockSectors) * 512 > dataEnd) errors.push(`block ${b} at sector ${e} runs past the end of the file`);
       for (const [o, ob] of seen) if (Math.abs(o - e) < blockSectors) errors.push(`blocks ${ob} and ${b} overlap`);
       if (seen.size < 4096) seen.set(e, b);
     }
-    const tail = this.file.readBytes(this.file.size - 512, 512);
-    if (!this.validFooter(tail)) errors.push('the footer at the end of the file is missing or damaged');
+    if (!this.validFooter(tail)) {
+      // The copy at offset 0 describes the same disk: put it back at the end.
+      if (repair && !this.readOnly && errors.length === 0) {
+        if (this.file.size > this.nextSector * 512) this.file.truncate(this.nextSector * 512);
+        this.writeFooterAt(this.nextSector * 512);
+        this.file.sync();
+        return { errors, leaks: 0, allocated, total: this.bat.length, repaired: 1 };
+      }
+      errors.push('the footer at the end of the file is missing or damaged');
+    }
     return { errors, leaks: 0, allocated, total: this.bat.length };
   }
 

@@ -213,6 +213,46 @@ test('qcow2: refcount table growth, leaks found and repaired, dirty lazy refcoun
   img.close();
 });
 
+test('check -r repairs what the map proves: VDI allocated count, VHD footer at the end', async () => {
+  const v = p('rep.vdi');
+  createImage(v, 'vdi', 4 * MiB);
+  let d = openImage(v);
+  d.write(0, pattern(3 * MiB, 1));
+  d.close();
+  let h = new HostFile(v, true);
+  h.write(0x184, new Uint8Array([1, 0, 0, 0]));
+  h.close();
+  let img = openImage(v, { readOnly: true, cache: false });
+  assert.match(img.check().errors.join(), /allocated block count/);
+  img.close();
+  img = openImage(v, { cache: false });
+  assert.equal(img.check(true).repaired, 1);
+  img.close();
+  img = openImage(v, { readOnly: true, cache: false });
+  assert.deepEqual(img.check().errors, []);
+  img.close();
+  const x = p('rep.vhd');
+  createImage(x, 'vhd', 4 * MiB);
+  d = openImage(x);
+  d.write(0, pattern(MiB, 2));
+  d.close();
+  h = new HostFile(x, true);
+  h.truncate(h.size - 512);
+  h.close();
+  img = openImage(x, { readOnly: true, cache: false });
+  assert.match(img.check().errors.join(), /footer/);
+  img.close();
+  img = openImage(x, { cache: false });
+  assert.equal(img.check(true).repaired, 1);
+  img.close();
+  img = openImage(x, { readOnly: true, cache: false });
+  assert.deepEqual(img.check().errors, []);
+  const b = new Uint8Array(MiB);
+  img.read(0, b);
+  same(b, pattern(MiB, 2), 'vhd data after footer repair');
+  img.close();
+});
+
 test('qcow2 snapshots: create, write, apply, delete keep data and metadata consistent', () => {
   const f = p('snap.qcow2');
   createImage(f, 'qcow2', 4 * MiB);
