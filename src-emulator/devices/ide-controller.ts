@@ -617,28 +617,27 @@ export class IdeController extends PciDevice {
         out8: (_p, v) => ch.writeControl(v),
       });
     }
-    const self = this;
     this.defineBar(4, {
       kind: 'io',
       size: 16,
       ports: {
-        in8(p) {
-          const off = p - (self.barMapped(4) ?? 0);
-          return self.channels[off >> 3].readBm(off & 7);
+        in8: (p) => {
+          const off = p - (this.barMapped(4) ?? 0);
+          return this.channels[off >> 3].readBm(off & 7);
         },
-        out8(p, v) {
-          const off = p - (self.barMapped(4) ?? 0);
-          self.channels[off >> 3].writeBm(off & 7, v);
+        out8: (p, v) => {
+          const off = p - (this.barMapped(4) ?? 0);
+          this.channels[off >> 3].writeBm(off & 7, v);
         },
-        in32(p) {
-          const off = p - (self.barMapped(4) ?? 0);
-          const ch = self.channels[off >> 3];
+        in32: (p) => {
+          const off = p - (this.barMapped(4) ?? 0);
+          const ch = this.channels[off >> 3];
           if ((off & 7) === 4) return ch.bmPrd | 0;
           return ch.readBm(off & 7) | (ch.readBm((off & 7) + 1) << 8) | (ch.readBm((off & 7) + 2) << 16) | (ch.readBm((off & 7) + 3) << 24);
         },
-        out32(p, v) {
-          const off = p - (self.barMapped(4) ?? 0);
-          const ch = self.channels[off >> 3];
+        out32: (p, v) => {
+          const off = p - (this.barMapped(4) ?? 0);
+          const ch = this.channels[off >> 3];
           if ((off & 7) === 4) ch.writeBmPrd32(v);
           else for (let i = 0; i < 4; i++) ch.writeBm((off & 7) + i, (v >>> (i * 8)) & 0xff);
         },

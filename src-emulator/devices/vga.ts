@@ -73,7 +73,7 @@ export interface RgbaFrame {
 
 // Bochs VBE "DISPI" interface.
 const VBE_INDEX_PORT = 0x1ce;
-const VBE_DATA_PORT = 0x1cf;
+// The DISPI data port is 0x1cf: every port but the index port in 0x1ce-0x1cf reads and writes data.
 const VBE_ID = 0;
 const VBE_XRES = 1;
 const VBE_YRES = 2;
@@ -434,25 +434,24 @@ export class Vga extends PciDevice implements MmioHandler {
   // ------------------------------------------------------------------ I/O ports
 
   private registerPorts(): void {
-    const self = this;
     this.io.register(0x3b0, 0x30, {
-      in8: (p) => self.portRead(p),
-      out8: (p, v) => self.portWrite(p, v),
+      in8: (p) => this.portRead(p),
+      out8: (p, v) => this.portWrite(p, v),
       out16: (p, v) => {
-        self.portWrite(p, v & 0xff);
-        self.portWrite(p + 1, v >> 8);
+        this.portWrite(p, v & 0xff);
+        this.portWrite(p + 1, v >> 8);
       },
     });
     this.io.register(VBE_INDEX_PORT, 2, {
-      in16: (p) => (p === VBE_INDEX_PORT ? self.vbeIndex : self.vbeRead()),
+      in16: (p) => (p === VBE_INDEX_PORT ? this.vbeIndex : this.vbeRead()),
       out16: (p, v) => {
-        if (p === VBE_INDEX_PORT) self.vbeIndex = v;
-        else self.vbeWrite(v);
+        if (p === VBE_INDEX_PORT) this.vbeIndex = v;
+        else this.vbeWrite(v);
       },
-      in8: (p) => (p === VBE_INDEX_PORT ? self.vbeIndex & 0xff : self.vbeRead() & 0xff),
+      in8: (p) => (p === VBE_INDEX_PORT ? this.vbeIndex & 0xff : this.vbeRead() & 0xff),
       out8: (p, v) => {
-        if (p === VBE_INDEX_PORT) self.vbeIndex = v;
-        else self.vbeWrite(v);
+        if (p === VBE_INDEX_PORT) this.vbeIndex = v;
+        else this.vbeWrite(v);
       },
     });
   }
@@ -870,19 +869,18 @@ export class Vga extends PciDevice implements MmioHandler {
   // ------------------------------------------------------------------ linear framebuffer (BAR0)
 
   private makeLfbHandler(): MmioHandler {
-    const self = this;
     const mask = this.vramSize - 1;
     const view = this.vramView;
     const vram = this.vram;
     const pages = this.dirtyPages;
-    const offset = (addr: number): number => (addr - (self.lfbBase ?? 0)) & mask;
+    const offset = (addr: number): number => (addr - (this.lfbBase ?? 0)) & mask;
     return {
       read8: (addr) => vram[offset(addr)],
       write8: (addr, v) => {
         const o = offset(addr);
         vram[o] = v;
         pages[o >>> 12] = 1;
-        self.anyDirtyPage = true;
+        this.anyDirtyPage = true;
       },
       read16: (addr) => {
         const o = offset(addr);
@@ -892,7 +890,7 @@ export class Vga extends PciDevice implements MmioHandler {
         const o = offset(addr);
         if (o + 1 <= mask) view.setUint16(o, v, true);
         pages[o >>> 12] = 1;
-        self.anyDirtyPage = true;
+        this.anyDirtyPage = true;
       },
       read32: (addr) => {
         const o = offset(addr);
@@ -902,7 +900,7 @@ export class Vga extends PciDevice implements MmioHandler {
         const o = offset(addr);
         if (o + 3 <= mask) view.setInt32(o, v, true);
         pages[o >>> 12] = 1;
-        self.anyDirtyPage = true;
+        this.anyDirtyPage = true;
       },
     };
   }
