@@ -172,6 +172,10 @@ export class BoxwoodDut implements DutSide {
     this.cpu.setReg32(index, value);
   }
 
+  setEip(value: number): void {
+    this.cpu.eip = value;
+  }
+
   readPhys(addr: number, length: number): Uint8Array {
     return this.mem.readBytes(addr, length);
   }

@@ -21,6 +21,8 @@ export interface DutSide {
   /** Overwrites EFLAGS (used to adopt QEMU's value of architecturally undefined flags). */
   setFlags(value: number): void;
   setReg32(index: number, value: number): void;
+  /** Moves EIP (random runs stepping over port I/O). */
+  setEip?(value: number): void;
   /** Physical memory read. */
   readPhys(addr: number, length: number): Uint8Array;
   /** Takes QEMU's x87 register values (after a transcendental that agreed within tolerance). */
@@ -70,6 +72,8 @@ export interface DiffOptions {
    * instead of failing there.
    */
   randomCode?: boolean;
+  /** With `randomCode`: step over port I/O and HLT on both sides (EIP += length) instead of ending. */
+  skipIoHlt?: boolean;
   /** Per-step timeout towards QEMU, ms. */
   stepTimeoutMs?: number;
 }
@@ -129,6 +133,15 @@ export async function runDiff(prog: TestProgram, makeDut: ((image: Uint8Array) =
       if (opt.randomCode && info.repString && (info.addr32 ? ref.gpr[1] : ref.gpr[1] & 0xffff) > 4096) {
         notes.push(`stopped before a REP string instruction with a count above 4096 at ${where}`);
         return result(earlier.length === 0, step, earlier.join('\n'), earlier.join('\n'));
+      }
+      if (opt.randomCode && opt.skipIoHlt && info.isIoOrHlt && !info.isExit && dut) {
+        // Neither side executes it: QEMU's devices are not Boxwood's, and HLT would wait forever.
+        const eip = (ref.eip + info.ioLength) >>> 0;
+        const bytesLE = new Uint8Array([eip & 0xff, (eip >> 8) & 0xff, (eip >> 16) & 0xff, eip >>> 24]);
+        await gdb.writeRegister('eip', bytesLE);
+        dut.setEip?.(eip);
+        ref = await readQemuState(gdb);
+        continue;
       }
       if (opt.randomCode && info.isIoOrHlt && !info.isExit) {
         notes.push(`stopped before port I/O or HLT at ${where}`);

@@ -43,6 +43,8 @@ export interface InsnInfo {
   qemuFcwSet: number;
   /** FSW bits hardware clears but QEMU 7.2 leaves (C1 after FCOM/FUCOM/FICOM/FTST/FCOMI): cleared in QEMU's state. */
   qemuFswClear: number;
+  /** Length in bytes when `isIoOrHlt` (prefixes included), so a random run can step over it. */
+  ioLength: number;
   /** Port I/O or HLT: a random-code run ends before it (QEMU's devices are not Boxwood's; HLT waits forever under single-step). */
   isIoOrHlt: boolean;
   /** A short description for reports. */
@@ -68,7 +70,7 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
   const op = bytes[i] ?? 0;
   const modrm = bytes[i + 1] ?? 0;
   const reg = (modrm >> 3) & 7;
-  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, qemuFlagsFix: 0, fpuUlps: 0, fswMask: 0, qemuFswClear: 0, qemuFcwSet: 0, isIoOrHlt: false, addr32, plain: false, what: `op ${op.toString(16)}` };
+  const info: InsnInfo = { flagsMask: 0, repString: false, isExit: false, isFninit: false, qemuFlagsFix: 0, fpuUlps: 0, fswMask: 0, qemuFswClear: 0, qemuFcwSet: 0, isIoOrHlt: false, ioLength: 0, addr32, plain: false, what: `op ${op.toString(16)}` };
   if ((op === 0xdb || op === 0xdf) && modrm >= 0xe8 && modrm <= 0xf7) info.qemuFlagsFix = OF | SF | AF;
   if (op >= 0xd8 && op <= 0xdf) x87StatusRules(op, modrm, info);
   if (op === 0xd9) {
@@ -98,7 +100,10 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
   info.plain = PLAIN_1.has(op) && !((op === 0xff) && ((modrm >> 3) & 7) !== 0 && ((modrm >> 3) & 7) !== 1 && ((modrm >> 3) & 7) !== 2 && ((modrm >> 3) & 7) !== 4 && ((modrm >> 3) & 7) !== 6);
   if (rep && [0x6c, 0x6d, 0x6e, 0x6f, 0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf].includes(op)) info.repString = true;
   if (op === 0xe6 && bytes[i + 1] === 0xf4 && prefixes === 0) info.isExit = true;
-  if ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f) || op === 0xf4) info.isIoOrHlt = true;
+  if ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f) || op === 0xf4) {
+    info.isIoOrHlt = true;
+    info.ioLength = prefixes + (op >= 0xe4 && op <= 0xe7 ? 2 : 1);
+  }
   if (op === 0xdb && modrm === 0xe3) info.isFninit = true;
 
   if ((op >= 0x08 && op <= 0x0d) || (op >= 0x20 && op <= 0x25) || (op >= 0x30 && op <= 0x35) || op === 0x84 || op === 0x85 || op === 0xa8 || op === 0xa9) {

@@ -19,13 +19,81 @@ export const STUB_BASE = 0x3000;
 export const PM_STUBS = 0xf9800;
 
 /** The vector whose exit stub a state sits at, or -1. */
-function stubVector(s: { eip: number; seg: { selector: number }[] }): number {
+function stubVector(s: { eip: number; seg: { selector: number }[] }, chained = false): number {
+  if (chained) {
+    const off = s.eip - CHAIN_STUBS;
+    return s.seg[1].selector === 0xf000 && off >= 0 && off < 1024 && off % 4 === 0 ? off / 4 : -1;
+  }
   if (s.seg[1].selector === 0xf000 && s.eip >= STUB_BASE && s.eip < STUB_BASE + 512) return (s.eip - STUB_BASE) / 2;
   if (s.seg[1].selector === 0x08 && s.eip >= PM_STUBS && s.eip < PM_STUBS + 512) return (s.eip - PM_STUBS) / 2;
   return -1;
 }
 
-export type CrossMode = 'real' | 'pm3';
+export type CrossMode = 'real' | 'pm3' | 'real-chain';
+
+/** Chunks of random code a chained real-mode stream may enter (one per exception). */
+const CHAIN_CHUNKS = 48;
+/** Per-vector entry stubs of the chained flavour (F000:CHAIN_STUBS + v * 4). */
+export const CHAIN_STUBS = 0x3000;
+
+/**
+ * Chained real-mode flavour: every vector's stub goes to a common handler that resets SS:SP and
+ * DS/ES and jumps into the next 64-byte chunk of the random code, so one QEMU start compares many
+ * exceptions' worth of random instructions; after CHAIN_CHUNKS exceptions the program exits.
+ */
+export function randomChainProgramSource(seed: number): string {
+  const r = rng(seed);
+  const bytes = (n: number) => Array.from({ length: n }, () => r() & 0xff).join(',');
+  const regs = ['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp'].map((x) => `    mov ${x}, 0x${r().toString(16)}`).join('\n');
+  return `; random real-mode stream, chained through exceptions, seed 0x${seed.toString(16)}
+; diff-memory: 0x0 0x600
+; diff-memory: 0x20000 0x10000
+%include "rom.inc"
+start:
+    lidt [cs:ivt_ptr]
+    mov ax, 0x2000
+    mov es, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0xfff0
+${regs}
+    push word 0x${(r() & 0x08d5).toString(16)}
+    popf
+    jmp 0xf000:code
+chain_handler:
+    xor ax, ax
+    mov ds, ax
+    inc word [0x500]
+    mov bx, [0x500]
+    cmp bx, ${CHAIN_CHUNKS}
+    jae .done
+    mov ax, 0x2000
+    mov ss, ax
+    mov sp, 0xfff0
+    mov ds, ax
+    mov es, ax
+    shl bx, 6
+    add bx, code
+    jmp bx
+.done:
+    EXIT
+ivt_ptr: dw 0x3ff
+    dd 0xf0000 + ivt
+ivt:
+%assign v 0
+%rep 256
+    dw ${CHAIN_STUBS} + v * 4, 0xf000
+%assign v v + 1
+%endrep
+    times 0x1000 - ($ - $$) db 0
+code: db ${bytes(CHAIN_CHUNKS * 64 + 64)}
+    times ${CHAIN_STUBS} - ($ - $$) db 0
+%rep 256
+    jmp near chain_handler
+    nop
+%endrep
+`;
+}
 
 /** Ring-3 flavour: pm.inc's frame, then every IDT gate to its own exit stub, then CPL 3 at the random code. */
 export function randomPm3ProgramSource(seed: number): string {
@@ -120,16 +188,16 @@ export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => D
   const dir = mkdtempSync(join(tmpdir(), 'cpu-xcheck-'));
   try {
     const file = join(dir, `random-${seed.toString(16)}.asm`);
-    writeFileSync(file, mode === 'real' ? randomProgramSource(seed) : randomPm3ProgramSource(seed));
+    writeFileSync(file, mode === 'real' ? randomProgramSource(seed) : mode === 'pm3' ? randomPm3ProgramSource(seed) : randomChainProgramSource(seed));
     const prog = assembleProgram(file);
     // pm.inc's set-up takes ~100 steps before the random code runs.
     prog.maxSteps = steps + (mode === 'pm3' ? 120 : 0);
-    const r = await runDiff(prog, makeDut, { randomCode: true });
+    const r = await runDiff(prog, makeDut, { randomCode: true, skipIoHlt: mode === 'real-chain' });
     let verdict: CrossCheckResult['verdict'] = r.agree ? 'agree' : 'diverge';
     const d = r.divergence;
     let why = '';
-    const bv = d ? stubVector(d.boxwood) : -1;
-    const qv = d ? stubVector(d.qemu) : -1;
+    const bv = d ? stubVector(d.boxwood, mode === 'real-chain') : -1;
+    const qv = d ? stubVector(d.qemu, mode === 'real-chain') : -1;
     if (d && bv >= 0 && qv !== bv) {
       const v = bv;
       if (v === 12 || v === 13) why = 'QEMU TCG does not check segment limits or writability on accesses (Boxwood raised #GP/#SS)';
