@@ -235,3 +235,34 @@ test('x87 wiring: memory operands through segmentation, FNSTSW AX, FCOMI flags, 
   assert.equal(log.count, 0);
   assert.equal(m.mem.read32(0x3000), 1, 'FXSAVE/FXRSTOR round trip');
 });
+
+test('saveState/loadState mid-program: a restored CPU continues exactly like the original', () => {
+  const body = `main:
+ mov eax, cr4
+ or eax, 0x10
+ mov cr4, eax
+ mov ecx, 200000
+ xor ebx, ebx
+.l: imul ebx, ebx, 33
+ add ebx, ecx
+ cmp ebx, ecx
+ setb dl
+ add [0x3000], edx
+ loop .l
+ hlt`;
+  const a = makeMachine();
+  loadProtected(a, body);
+  a.cpu.run(123457);
+  const saved = structuredClone(a.cpu.saveState());
+  const ram = a.mem.ram.slice();
+  runToHalt(a.cpu, 5_000_000);
+  const b = makeMachine();
+  b.mem.ram.set(ram);
+  b.cpu.loadState(saved);
+  runToHalt(b.cpu, 5_000_000);
+  for (let r = 0; r < 8; r++) assert.equal(b.cpu.getReg32(r), a.cpu.getReg32(r), `register ${r}`);
+  assert.equal(b.cpu.getFlags(), a.cpu.getFlags());
+  assert.equal(b.mem.read32(0x3000), a.mem.read32(0x3000));
+  assert.equal(b.cpu.instructionsRetired, a.cpu.instructionsRetired);
+  assert.equal(b.cpu.getCr(4), 0x10);
+});
