@@ -154,6 +154,8 @@ export class Machine {
   readonly cpu: Cpu;
   /** Every device, in construction order; the machine resets and saves them all. */
   readonly devices: Device[] = [];
+  /** Images this machine opened from `config.disks`; flushed and closed when it turns off. */
+  private disks: BlockDevice[] = [];
   /** The VGA (devices/vga.ts); also reachable as `vga` with its full API. */
   display: MachineDisplay | null = null;
   readonly vga: Vga;
@@ -343,7 +345,7 @@ export class Machine {
     this.floppy = this.addDevice(new FloppyController({ io: this.io, clock: this.clock, irq: irq.line(6), dma: this.dma }));
     this.ide = this.addDevice(new IdeController({ io: this.io, mem: this.mem, clock: this.clock, irq14: irq.line(14), irq15: irq.line(15) }));
     this.pci.attach(this.ide, 1, 1);
-    attachDisks(config, this.ide, this.floppy);
+    this.disks = attachDisks(config, this.ide, this.floppy);
     // --- firmware (fw_cfg etc.)
 
     this.updateA20();
@@ -829,9 +831,24 @@ export class Machine {
     if (this.state === 'off') return;
     this.freezeClock();
     this.state = 'off';
+    this.closeDisks();
     this.wantRun = false;
     this.wake();
     this.emit('shutdown', reason);
+  }
+
+  /**
+   * Images open with a write-back cache: what the guest wrote but never flushed is still in host
+   * memory, so turning the machine off must write it out, or a power-off would lose it.
+   */
+  private closeDisks(): void {
+    for (const d of this.disks.splice(0)) {
+      try {
+        d.close();
+      } catch (err) {
+        this.log(`machine: closing ${d.path} failed: ${(err as Error).message}`);
+      }
+    }
   }
 
   private doReset(reason: string): void {
@@ -917,7 +934,9 @@ const IDE_ORDER: [0 | 1, 0 | 1][] = [
  * given in the config are kept; the rest take the first free place (hard disks from the primary
  * master on, CD-ROMs from the secondary master on, as QEMU places -hda and -cdrom).
  */
-function attachDisks(config: MachineConfig, ide: IdeController, fdc: FloppyController): void {
+/** Opens and places every configured image; returns the images opened, which the machine owns. */
+function attachDisks(config: MachineConfig, ide: IdeController, fdc: FloppyController): BlockDevice[] {
+  const opened: BlockDevice[] = [];
   const taken = new Set<string>();
   let floppies = 0;
   const place = (want: [0 | 1, 0 | 1][], what: string): [0 | 1, 0 | 1] => {
@@ -928,8 +947,11 @@ function attachDisks(config: MachineConfig, ide: IdeController, fdc: FloppyContr
   const ordered = [...config.disks].sort((a, b) => Number(b.channel !== undefined) - Number(a.channel !== undefined));
   for (const att of ordered) {
     const label = att.path ?? `empty ${att.kind}`;
-    const open = (readOnly: boolean): BlockDevice =>
-      openImage(att.path!, { readOnly, format: att.format as ImageFormat | undefined });
+    const open = (readOnly: boolean): BlockDevice => {
+      const dev = openImage(att.path!, { readOnly, format: att.format as ImageFormat | undefined });
+      opened.push(dev);
+      return dev;
+    };
     if (att.kind === 'floppy') {
       if (floppies >= 2) throw new Error(`machine: more than two floppy drives (${label})`);
       fdc.insertDisk(floppies++ as 0 | 1, att.path ? open(att.readOnly ?? false) : null);
@@ -951,4 +973,5 @@ function attachDisks(config: MachineConfig, ide: IdeController, fdc: FloppyContr
     }
     ide.attach(pos[0], pos[1], drive);
   }
+  return opened;
 }
