@@ -130,7 +130,7 @@ export async function snapshotCommand(hv: Hypervisor, vm: VmListEntry, args: str
       const key = rest.join(' ');
       if (!key) throw new Error(`${sub} needs a snapshot NAME or uuid`);
       if (sub === 'restore') svc.restore(vm.id, key);
-      else svc.delete(vm.id, key);
+      else await svc.delete(vm.id, key);
       process.stdout.write(`snapshot '${key}' ${sub === 'restore' ? 'restored' : 'deleted'}\n`);
       return 0;
     }

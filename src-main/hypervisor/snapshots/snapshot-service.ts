@@ -122,10 +122,26 @@ export class SnapshotService {
     return this.list(id);
   }
 
-  /** Deletes a snapshot, merging its layers into its children. */
-  delete(id: string, key: string): SnapshotListing {
+  /**
+   * Deletes a snapshot, merging its layers into its children in the background (the merge yields
+   * to the event loop; `list` shows its progress meanwhile).
+   */
+  async delete(id: string, key: string): Promise<SnapshotListing> {
     this.requireOff(id, 'deleting a snapshot');
-    this.guard(id, 'delete', (progress) => new VmSnapshots(this.folder(id)).delete(key, progress));
+    if (this.busy.has(id)) throw new SnapshotError(`a snapshot operation (${this.busy.get(id)!.op}) is already running on this VM`);
+    const p: SnapshotProgress = { op: 'delete', phase: 'starting', done: 0, total: 1 };
+    this.busy.set(id, p);
+    this.hv.emit('changed');
+    try {
+      await new VmSnapshots(this.folder(id)).deleteInBackground(key, (phase, done, total) => {
+        p.phase = phase;
+        p.done = done;
+        p.total = total;
+      });
+    } finally {
+      this.busy.delete(id);
+      this.hv.reloadState(id);
+    }
     return this.list(id);
   }
 

@@ -43,6 +43,7 @@ import { readVmFile, serializeVmFile, VM_FILE, type VmFile } from '../vm-file';
 import { isLayered, SnapshotTree, SnapshotTreeError, treeView, type SnapshotNode, type SnapshotTreeView } from './snapshot-tree';
 import { createImage, detectFormat, openImage, type ImageFormat } from '../../../src-emulator/storage/open';
 import { convertImage, rebaseImage } from '../../../src-emulator/storage/convert';
+import { Qcow2Image } from '../../../src-emulator/storage/qcow2';
 import type { MachineConfig } from '../../../src-emulator/machine/config';
 import { readStateExtra } from '../../../src-emulator/state/state-file';
 
@@ -116,7 +117,7 @@ export class VmSnapshots {
 
   /** The tree as stored (after recovering an interrupted operation). */
   tree(): SnapshotTree {
-    this.withLock(() => this.recoverLocked());
+    if (!this.busy) this.withLock(() => this.recoverLocked());
     return SnapshotTree.of(readVmFile(this.vmPath()), this.vmPath());
   }
 
@@ -140,7 +141,11 @@ export class VmSnapshots {
 
   // ------------------------------------------------------------------------- lock, journal
 
-  private withLock<T>(fn: () => T): T {
+  /** Folders this process is operating on right now (a background delete holds one across awaits). */
+  private static readonly held = new Set<string>();
+
+  private acquireLock(): void {
+    if (VmSnapshots.held.has(this.folder)) throw new SnapshotError(`${this.folder}: another snapshot operation is running on this VM`);
     const lock = join(this.folder, LOCK_FILE);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -159,15 +164,30 @@ export class VmSnapshots {
         if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
           throw new SnapshotError(`${this.folder}: another snapshot operation is running (process ${pid})`);
         }
-        // Left behind by a process that died (or by this one after an exception): take it over.
+        // Left behind by a process that died: take it over.
         rmSync(lock, { force: true });
       }
     }
+    VmSnapshots.held.add(this.folder);
+  }
+
+  private releaseLock(): void {
+    VmSnapshots.held.delete(this.folder);
+    rmSync(join(this.folder, LOCK_FILE), { force: true });
+  }
+
+  private withLock<T>(fn: () => T): T {
+    this.acquireLock();
     try {
       return fn();
     } finally {
-      rmSync(lock, { force: true });
+      this.releaseLock();
     }
+  }
+
+  /** True while this process runs an operation on the folder (reads then skip recovery). */
+  get busy(): boolean {
+    return VmSnapshots.held.has(this.folder);
   }
 
   private journalPath(): string {
@@ -412,42 +432,70 @@ export class VmSnapshots {
   delete(key: string, onProgress?: ProgressFn): void {
     this.withLock(() => {
       this.recoverLocked(onProgress);
-      const { vm, tree } = this.load();
-      const node = tree.find(key);
-      const clones = (node.linkedClones ?? []).filter((f) => existsSync(join(f, VM_FILE)));
-      if (clones.length) {
-        throw new SnapshotError(`snapshot '${node.name}' has linked clones (${clones.join(', ')}); delete or fully clone them first`);
-      }
-      const layers = new Set(node.machine.disks.filter(isLayered).map((d) => this.abs(d.path!)));
-      // The images that back onto this snapshot's layers, found from the images themselves.
-      const candidates = new Set<string>();
-      for (const c of tree.children(node.uuid)) for (const d of c.machine.disks) if (isLayered(d)) candidates.add(this.abs(d.path!));
-      for (const d of vm.machine.disks) if (isLayered(d)) candidates.add(this.abs(d.path!));
-      const rebases: (Journal & { op: 'delete' })['rebases'] = [];
-      let need = 0;
-      for (const child of candidates) {
-        const b = backingOf(child);
-        if (!b || !layers.has(b)) continue;
-        const grand = backingOf(b);
-        const grandFormat = grand ? detectFormat(grand) : undefined;
-        rebases.push({ child, backing: grand ? backingRef(child, grand, this.folder) : null, format: grandFormat });
-        need += allocatedBytes(b);
-      }
-      const free = this.freeBytes(this.folder);
-      if (need + FREE_SPACE_MARGIN > free) {
-        throw new SnapshotError(
-          `deleting snapshot '${node.name}' needs about ${mib(need + FREE_SPACE_MARGIN)} MiB of free space to merge its layers; ${mib(free)} MiB are free`,
-        );
-      }
-      const discard = [...layers].filter((l) => this.inside(l)).map((l) => this.rel(l));
-      if (node.stateFile) discard.push(node.stateFile);
-      if (node.thumbnail) discard.push(node.thumbnail);
-      const j: Journal = { op: 'delete', snap: node.uuid, rebases, discard };
+      const j = this.prepareDelete(key);
       this.writeJournal(j);
       this.step('delete:journal');
       this.runDelete(j, onProgress);
       this.endJournal();
     });
+  }
+
+  /**
+   * `delete` for the app: the merge copies in slices and yields to the event loop between them,
+   * so the hypervisor stays responsive and can report progress. Same journal, same recovery.
+   */
+  async deleteInBackground(key: string, onProgress?: ProgressFn): Promise<void> {
+    this.acquireLock();
+    try {
+      this.recoverLocked(onProgress);
+      const j = this.prepareDelete(key);
+      this.writeJournal(j);
+      this.step('delete:journal');
+      for (let i = 0; i < j.rebases.length; i++) {
+        const r = j.rebases[i];
+        await rebaseYielding(r.child, r.backing, r.format, (done, total) => onProgress?.(`merging layer ${i + 1} of ${j.rebases.length}`, done, total));
+        this.step('delete:rebase');
+      }
+      this.finishDelete(j, onProgress);
+      this.endJournal();
+    } finally {
+      this.releaseLock();
+    }
+  }
+
+  /** Checks and plans a delete: the journal entry, or an error that changes nothing. */
+  private prepareDelete(key: string): Journal & { op: 'delete' } {
+    const { vm, tree } = this.load();
+    const node = tree.find(key);
+    const clones = (node.linkedClones ?? []).filter((f) => existsSync(join(f, VM_FILE)));
+    if (clones.length) {
+      throw new SnapshotError(`snapshot '${node.name}' has linked clones (${clones.join(', ')}); delete or fully clone them first`);
+    }
+    const layers = new Set(node.machine.disks.filter(isLayered).map((d) => this.abs(d.path!)));
+    // The images that back onto this snapshot's layers, found from the images themselves.
+    const candidates = new Set<string>();
+    for (const c of tree.children(node.uuid)) for (const d of c.machine.disks) if (isLayered(d)) candidates.add(this.abs(d.path!));
+    for (const d of vm.machine.disks) if (isLayered(d)) candidates.add(this.abs(d.path!));
+    const rebases: (Journal & { op: 'delete' })['rebases'] = [];
+    let need = 0;
+    for (const child of candidates) {
+      const b = backingOf(child);
+      if (!b || !layers.has(b)) continue;
+      const grand = backingOf(b);
+      const grandFormat = grand ? detectFormat(grand) : undefined;
+      rebases.push({ child, backing: grand ? backingRef(child, grand, this.folder) : null, format: grandFormat });
+      need += allocatedBytes(b);
+    }
+    const free = this.freeBytes(this.folder);
+    if (need + FREE_SPACE_MARGIN > free) {
+      throw new SnapshotError(
+        `deleting snapshot '${node.name}' needs about ${mib(need + FREE_SPACE_MARGIN)} MiB of free space to merge its layers; ${mib(free)} MiB are free`,
+      );
+    }
+    const discard = [...layers].filter((l) => this.inside(l)).map((l) => this.rel(l));
+    if (node.stateFile) discard.push(node.stateFile);
+    if (node.thumbnail) discard.push(node.thumbnail);
+    return { op: 'delete', snap: node.uuid, rebases, discard };
   }
 
   /** Idempotent: a rebase already done copies nothing the second time. */
@@ -456,6 +504,10 @@ export class VmSnapshots {
       rebaseImage(r.child, r.backing, r.format, (done, total) => onProgress?.(`merging layer ${i + 1} of ${j.rebases.length}`, done, total));
       this.step('delete:rebase');
     });
+    this.finishDelete(j, onProgress);
+  }
+
+  private finishDelete(j: Journal & { op: 'delete' }, onProgress?: ProgressFn): void {
     this.commit((_next, tree) => {
       const node = tree.get(j.snap);
       if (!node) return;
@@ -603,6 +655,50 @@ export class VmSnapshots {
 }
 
 // ----------------------------------------------------------------------------- helpers
+
+const SLICE = 2 * 1024 * 1024;
+
+/**
+ * `rebaseImage` (storage/convert.ts) in slices with a yield to the event loop between them: the
+ * same content-preserving copy (where the child holds nothing and the old and new chains differ,
+ * the old chain's bytes are written into the child), then the one-write header switch.
+ */
+async function rebaseYielding(path: string, newBacking: string | null, newFormat: ImageFormat | undefined, onProgress: (done: number, total: number) => void): Promise<void> {
+  const img = openImage(path, { cache: false });
+  try {
+    if (!(img instanceof Qcow2Image)) throw new SnapshotError(`${path}: a snapshot layer must be qcow2 (this is ${img.format})`);
+    const target = newBacking === null ? null : openImage(isAbsolute(newBacking) ? newBacking : join(dirname(path), newBacking), { readOnly: true, format: newFormat, cache: false });
+    try {
+      const a = new Uint8Array(SLICE);
+      const b = new Uint8Array(SLICE);
+      for (let pos = 0, slices = 0; pos < img.size; slices++) {
+        const st = img.blockStatus(pos, Math.min(SLICE, img.size - pos));
+        const n = Math.max(1, Math.min(st.length, SLICE));
+        if (st.status === 'unallocated') {
+          readThrough(img.backing, pos, a.subarray(0, n));
+          readThrough(target, pos, b.subarray(0, n));
+          if (!Buffer.from(a.buffer, 0, n).equals(Buffer.from(b.buffer, 0, n))) img.write(pos, a.subarray(0, n));
+        }
+        pos += n;
+        onProgress(pos, img.size);
+        if (slices % 4 === 3) await new Promise((r) => setImmediate(r));
+      }
+      img.flush();
+      img.changeBackingFile(newBacking, target?.format ?? newFormat);
+    } finally {
+      target?.close();
+    }
+  } finally {
+    img.close();
+  }
+}
+
+function readThrough(img: { size: number; read(o: number, b: Uint8Array): void } | null, pos: number, buf: Uint8Array): void {
+  if (!img || pos >= img.size) return void buf.fill(0);
+  const n = Math.min(buf.length, img.size - pos);
+  img.read(pos, buf.subarray(0, n));
+  buf.fill(0, n);
+}
 
 /** The screen thumbnail the guest stored in a saved state, if any. */
 function savedThumbnail(path: string): Uint8Array | null {

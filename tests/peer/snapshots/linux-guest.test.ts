@@ -100,7 +100,7 @@ test('live snapshot of a Linux guest: disk and running shell come back exactly; 
     sh = shell(hv, vm.id);
     hv.control(vm.id, 'power-off');
     await until(hv, vm.id, 'stopped', 60_000);
-    svc.delete(vm.id, 'S2');
+    await svc.delete(vm.id, 'S2');
     for (const [snap, want] of [
       ['S3', /LEVEL-THREE/],
       ['S1', /^(?!.*LEVEL)/s],
@@ -114,7 +114,7 @@ test('live snapshot of a Linux guest: disk and running shell come back exactly; 
       hv.control(vm.id, 'power-off');
       await until(hv, vm.id, 'stopped', 60_000);
     }
-    svc.delete(vm.id, 'S1');
+    await svc.delete(vm.id, 'S1');
     svc.restore(vm.id, 'S3');
     hv.control(vm.id, 'start');
     await until(hv, vm.id, 'running', 120_000);

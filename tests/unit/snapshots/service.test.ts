@@ -102,8 +102,8 @@ test('live snapshot of a running guest, restore resumes it; offline snapshot, cl
     assert.equal(clone.name, 'Demo clone');
     assert.ok(hv.list().some((v) => v.id === clone.id));
     // Delete both snapshots: the VM still boots.
-    svc.delete(demo.id, 'offline');
-    svc.delete(demo.id, 'live one');
+    await svc.delete(demo.id, 'offline');
+    await svc.delete(demo.id, 'live one');
     assert.deepEqual(svc.list(demo.id).snapshots, []);
     hv.control(demo.id, 'start');
     await waitFor(hv, demo.id, 'running');

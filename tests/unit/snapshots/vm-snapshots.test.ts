@@ -300,3 +300,41 @@ test('an operation interrupted at any step is rolled back or finished on the nex
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('delete in the background: yields to the event loop with progress, refuses a second operation, same result', async () => {
+  const root = tmp();
+  const folder = join(root, 'vm');
+  try {
+    const size = 32 * 1024 * 1024;
+    makeVm(folder, 1, size);
+    const s = new VmSnapshots(folder);
+    const model = new Uint8Array(size);
+    writeCurrent(folder, model, 1, 0, 40);
+    s.take('A');
+    const atA = model.slice();
+    writeCurrent(folder, model, 2, 0, 40);
+    s.take('B');
+    const atB = model.slice();
+    writeCurrent(folder, model, 3);
+    const phases: string[] = [];
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    const done = s.deleteInBackground('A', (phase, d, t) => phases.push(`${phase} ${d}/${t}`));
+    // While it merges: reading the tree works, another operation is refused.
+    await new Promise((r) => setImmediate(r));
+    const other = new VmSnapshots(folder);
+    assert.equal(other.tree().nodes.length, 2);
+    assert.throws(() => other.take('C'), /another snapshot operation is running/);
+    await done;
+    clearInterval(ticker);
+    assert.ok(ticks > 0, 'the event loop ran during the merge');
+    assert.ok(phases.some((p) => p.startsWith('merging layer 1 of 1')), phases.join(', '));
+    assert.equal(phases[phases.length - 1], 'done 1/1');
+    checkVmFolder(folder, new Map([['B', atB], ['current', model]]));
+    assert.ok(atA.length === size);
+    assert.ok(!existsSync(join(folder, 'disks/d0.qcow2')));
+    s.take('C');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
