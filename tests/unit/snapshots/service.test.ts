@@ -90,7 +90,8 @@ test('live snapshot of a running guest, restore resumes it; offline snapshot, cl
     assert.equal(l.current, snap.uuid);
     hv.control(demo.id, 'start');
     await waitFor(hv, demo.id, 'running');
-    assert.match(hv.readLog(demo.id), /machine running from its saved state/);
+    // The log is written through a stream: wait for the line rather than read it at once.
+    await until('log line', () => /machine running from its saved state/.test(hv.readLog(demo.id)));
     const c = serialOf(hv, demo.id);
     c.type('after restore\r');
     await until('echo after restore', () => c.out.text.includes('after restore'));
