@@ -1406,6 +1406,7 @@ export class Cpu {
 
   /** A memory operand for the FPU at seg:off (checks done per access, so faults restart the instruction). */
   fpuOperand(seg: number, off: number): FpuMemoryOperand {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const cpu = this;
     const mask = this.addrSize32 ? -1 : 0xffff;
     return {

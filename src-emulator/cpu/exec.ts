@@ -50,7 +50,6 @@ import * as Sys from './system';
 
 /** Byte offset of 8-bit register `r` (AL CL DL BL AH CH DH BH) in the register file's byte view. */
 const R8 = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
-const MASKS = [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xffff];
 function maskOf(size: number): number {
   return size === 32 ? -1 : size === 16 ? 0xffff : 0xff;
 }
@@ -760,7 +759,7 @@ function fastRepStos(c: Cpu, size: number): boolean {
   if (n === 0) return true;
   const off = idx(c, EDI);
   const pageLeft = (0x1000 - ((c.segBase[ES] + off) & 0xfff)) / bytes;
-  let k = Math.min(n, Math.floor(pageLeft), MAX_REP_ITERATIONS);
+  const k = Math.min(n, Math.floor(pageLeft), MAX_REP_ITERATIONS);
   if (k < 4) return false;
   if (!c.addrSize32 && off + k * bytes > 0x10000) return false;
   const lin = c.linW(ES, off, k * bytes);
@@ -783,7 +782,6 @@ function fastRepStos(c: Cpu, size: number): boolean {
   n -= k;
   setCounter(c, n);
   if (n !== 0) c.eip = c.startEip;
-  k = 0;
   return true;
 }
 
@@ -884,7 +882,7 @@ function bcd(c: Cpu, op: number): void {
   }
   c.flags = f;
   c.lzOp = LZ_RES;
-  c.lzR = op === 0x27 || op === 0x2f ? c.r8[0] : c.r8[0];
+  c.lzR = c.r8[0];
   c.lzSize = 8;
 }
 
@@ -1910,7 +1908,7 @@ function bitTest(c: Cpu, kind: number, immForm: boolean): void {
   const size = opSize(c);
   if (!immForm) decodeModrm(c);
   let bit: number;
-  let seg = c.eaSeg;
+  const seg = c.eaSeg;
   let off = c.eaOff;
   if (immForm) bit = c.fetch8() & (size - 1);
   else {
@@ -1933,7 +1931,6 @@ function bitTest(c: Cpu, kind: number, immForm: boolean): void {
   const m = (1 << bit) >>> 0;
   const r = kind === 1 ? v | m : kind === 2 ? v & ~m : v ^ m;
   rmWrite(c, size, r);
-  seg = 0;
 }
 
 function doubleShift(c: Cpu, a: number, b: number, n: number, size: number, left: boolean): number {
@@ -1985,4 +1982,3 @@ function group15(c: Cpu): void {
 }
 
 export { rmRead, rmWrite, opSize, jumpNear };
-void MASKS;

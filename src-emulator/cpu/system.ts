@@ -399,8 +399,6 @@ export function farCall(c: Cpu, sel: number, off: number): void {
       paramVals.push(gate32 ? c.readLin32((oldSsBase + o) | 0) : c.readLin16((oldSsBase + o) | 0));
     }
     transactional(c, () => {
-      const slo = c.descLo;
-      void slo;
       loadStackForPrivilege(c, newSs, cdpl);
       c.regs[ESP] = newEsp;
       const p = gate32 ? c.push32.bind(c) : c.push16.bind(c);
@@ -804,7 +802,7 @@ function taskSwitch(c: Cpu, sel: number, lo: number, hi: number, kind: number, e
       ldt = c.readLin16((newBase + 96) | 0);
     } else {
       eip = c.readLin16((newBase + 14) | 0);
-      nflags = c.readLin16((newBase + 16) | 0) | (c.flags & 0xffff0000 & 0);
+      nflags = c.readLin16((newBase + 16) | 0);
       for (let i = 0; i < 8; i++) nr[i] = c.readLin16((newBase + 18 + i * 2) | 0) | 0xffff0000;
       for (let s = 0; s < 4; s++) nsel[s] = c.readLin16((newBase + 34 + s * 2) | 0);
       ldt = c.readLin16((newBase + 42) | 0);

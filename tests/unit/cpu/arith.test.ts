@@ -166,7 +166,7 @@ test('32-bit MUL/IMUL/DIV/IDIV agree with BigInt on random operands (incl. #DE c
   const u32 = (v: bigint) => BigInt.asUintN(32, v);
   for (let i = 0; i < 3000; i++) {
     const kind = i % 5;
-    let eax = rnd();
+    const eax = rnd();
     let edx = rnd();
     let ecx = rnd();
     if (i & 8) ecx >>>= rnd() % 32;

@@ -27,7 +27,9 @@ test('ID flag toggles (CPUID present); AC toggles', () => {
 });
 
 test('RDMSR/WRMSR: TSC, APIC base, SYSENTER MSRs, MTRRs hold values; unknown MSR is #GP(0)', () => {
-  let { m, log } = run('mov ecx, 0x1b\n rdmsr\n mov esi, eax\n mov ecx, 0x200\n mov eax, 0x12345006\n xor edx, edx\n wrmsr\n xor eax, eax\n rdmsr\n mov edi, eax\n mov ecx, 0x12345\n rdmsr');
+  const r = run('mov ecx, 0x1b\n rdmsr\n mov esi, eax\n mov ecx, 0x200\n mov eax, 0x12345006\n xor edx, edx\n wrmsr\n xor eax, eax\n rdmsr\n mov edi, eax\n mov ecx, 0x12345\n rdmsr');
+  let m = r.m;
+  const log = r.log;
   assert.equal(m.cpu.getReg32(6), 0xfee00900);
   assert.equal(m.cpu.getReg32(7), 0x12345006);
   assert.deepEqual([log.vector, log.error], [13, 0]);
