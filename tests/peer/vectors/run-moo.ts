@@ -402,5 +402,10 @@ function main(argv: string[]): number {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exit(main(process.argv.slice(2)));
+  try {
+    process.exit(main(process.argv.slice(2)));
+  } catch (e) {
+    console.error(`test:vectors: ${(e as Error).message}`);
+    process.exit(2);
+  }
 }
