@@ -18,6 +18,7 @@ import type { PrefsStore } from './prefs';
 import type { GuestToHost } from '../../src-emulator/guest/protocol';
 import type { HostInfo, VmAction, VmChanges, VmListEntry, VmSummary } from '../api/types';
 import { OS_PRESETS } from '../api/presets';
+import { linkedClonesOf } from './snapshots/snapshot-service';
 
 const LOGS_KEPT = 5;
 const BOOT_TIMEOUT_MS = 120_000;
@@ -228,6 +229,8 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
   removeVm(id: string, deleteFiles: boolean): void {
     if (!this.library.get(id)) throw new Error(`no VM with id ${id}`);
     this.requireOff(id, 'removing a VM');
+    const clones = deleteFiles ? linkedClonesOf(this.library.get(id)!.folder) : [];
+    if (clones.length) throw new Error(`linked clones read through this VM's snapshots (${clones.join(', ')}); delete them first`);
     this.library.remove(id, deleteFiles);
     this.runtimes.delete(id);
     this.emit('changed');

@@ -14,6 +14,7 @@ import type { Hypervisor } from '../hypervisor';
 import type { VmState } from '../lifecycle';
 import type { SnapshotItem, SnapshotListing, VmSummary } from '../../api/types';
 import { VmSnapshots, JOURNAL_FILE, SnapshotError, type ProgressFn } from './vm-snapshots';
+import { readVmFile, VM_FILE } from '../vm-file';
 import { treeView, type SnapshotTreeView } from './snapshot-tree';
 
 export type { SnapshotItem, SnapshotListing };
@@ -37,6 +38,20 @@ export function recoverSnapshotOperation(folder: string): string | null {
     // Another process is in the middle of it, or the journal is damaged: the snapshot
     // operations report that when they are used; opening the VM still works.
     return null;
+  }
+}
+
+/** Linked clones (folders that still exist) whose disks read through this VM's snapshot layers. */
+export function linkedClonesOf(folder: string): string[] {
+  try {
+    const vm = readVmFile(join(folder, VM_FILE));
+    const out: string[] = [];
+    for (const n of vm.snapshots as { linkedClones?: unknown }[]) {
+      for (const f of Array.isArray(n?.linkedClones) ? n.linkedClones : []) if (typeof f === 'string' && existsSync(join(f, VM_FILE))) out.push(f);
+    }
+    return out;
+  } catch {
+    return [];
   }
 }
 

@@ -157,6 +157,13 @@ test('CLI: snapshot take/list/restore/delete and clone', { timeout: 240_000 }, (
     assert.match(r.out, /cli clone/);
     assert.ok(existsSync(join(lib, 'cli clone', 'vm.json')));
     assert.ok(JSON.parse(readFileSync(join(lib, 'cli vm', 'vm.json'), 'utf8')).snapshots.length === 1);
+    // The source of a linked clone cannot be deleted while the clone exists.
+    const hv = createNodeHypervisor({ libraryRoot: lib, prefs: new JsonPrefsStore(join(dir, 'cfg2')), withDemo: false });
+    const src = hv.list().find((v) => v.ok && v.name === 'cli vm')!;
+    assert.throws(() => hv.removeVm(src.id, true), /linked clones read through this VM's snapshots/);
+    const cl = hv.list().find((v) => v.ok && v.name === 'cli clone')!;
+    hv.removeVm(cl.id, true);
+    hv.removeVm(src.id, true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
