@@ -19,7 +19,11 @@ export const STUB_BASE = 0x3000;
 export const PM_STUBS = 0xf9800;
 
 /** The vector whose exit stub a state sits at, or -1. */
-function stubVector(s: { eip: number; seg: { selector: number }[] }, chained = false): number {
+function stubVector(s: { eip: number; seg: { selector: number }[] }, chained = false, pm = false): number {
+  if (chained && pm) {
+    const off = s.eip - PM_STUBS;
+    return s.seg[1].selector === 0x08 && off >= 0 && off < 2048 && off % 8 === 0 ? off / 8 : -1;
+  }
   if (chained) {
     const off = s.eip - CHAIN_STUBS;
     return s.seg[1].selector === 0xf000 && off >= 0 && off < 1024 && off % 4 === 0 ? off / 4 : -1;
@@ -29,7 +33,7 @@ function stubVector(s: { eip: number; seg: { selector: number }[] }, chained = f
   return -1;
 }
 
-export type CrossMode = 'real' | 'pm3' | 'real-chain';
+export type CrossMode = 'real' | 'pm3' | 'real-chain' | 'pm3-chain';
 
 /** Chunks of random code a chained real-mode stream may enter (one per exception). */
 const CHAIN_CHUNKS = 48;
@@ -92,6 +96,68 @@ code: db ${bytes(CHAIN_CHUNKS * 64 + 64)}
     jmp near chain_handler
     nop
 %endrep
+`;
+}
+
+/** Chained ring-3 flavour: each vector's stub (8 bytes at PM_STUBS + v * 8) goes to a ring-0 handler that IRETs into the next chunk. */
+export function randomPm3ChainProgramSource(seed: number): string {
+  const r = rng(seed);
+  const bytes = (n: number) => Array.from({ length: n }, () => r() & 0xff).join(',');
+  const regs = ['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp'].map((x) => `    mov ${x}, 0x${r().toString(16)}`).join('\n');
+  return `; random ring-3 stream, chained through exceptions, seed 0x${seed.toString(16)}
+; diff-memory: 0x0 0x8000
+%define NO_FAULT_GATES
+%include "rom.inc"
+%include "pm.inc"
+section pm32
+bits 32
+pm_main:
+    lidt [cs:A32(exit_idt)]
+    mov dword [SCRATCH + 16], 0
+    mov eax, A32(code)
+    jmp to_ring3
+chain_pm:
+    mov ax, SEL_DATA32
+    mov ds, ax
+    mov es, ax
+    mov esp, STACK0
+    inc dword [SCRATCH + 16]
+    mov eax, [SCRATCH + 16]
+    cmp eax, ${CHAIN_CHUNKS}
+    jae chain_done
+    shl eax, 6
+    add eax, A32(code)
+to_ring3:
+    push dword SEL_DATA3
+    push dword STACK3
+    push dword 0x${(0x202 | (r() & 0x08d5)).toString(16)}
+    push dword SEL_CODE3
+    push eax
+    mov ax, SEL_DATA3
+    mov ds, ax
+    mov es, ax
+    mov fs, ax
+    mov gs, ax
+${regs}
+    iretd
+chain_done:
+    EXIT
+exit_idt: dw 0x7ff
+    dd A32(gates)
+align 8
+gates:
+%assign v 0
+%rep 256
+    dw (A32(stubs) + v * 8) & 0xffff, SEL_CODE32, 0x8e00, (A32(stubs) + v * 8) >> 16
+%assign v v + 1
+%endrep
+    times ${PM_STUBS - 0xf8000} - ($ - $$) db 0
+stubs:
+%rep 256
+    jmp near chain_pm
+    times 3 nop
+%endrep
+code: db ${bytes(CHAIN_CHUNKS * 64 + 64)}
 `;
 }
 
@@ -188,16 +254,18 @@ export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => D
   const dir = mkdtempSync(join(tmpdir(), 'cpu-xcheck-'));
   try {
     const file = join(dir, `random-${seed.toString(16)}.asm`);
-    writeFileSync(file, mode === 'real' ? randomProgramSource(seed) : mode === 'pm3' ? randomPm3ProgramSource(seed) : randomChainProgramSource(seed));
+    const source = { real: randomProgramSource, pm3: randomPm3ProgramSource, 'real-chain': randomChainProgramSource, 'pm3-chain': randomPm3ChainProgramSource }[mode];
+    writeFileSync(file, source(seed));
     const prog = assembleProgram(file);
     // pm.inc's set-up takes ~100 steps before the random code runs.
-    prog.maxSteps = steps + (mode === 'pm3' ? 120 : 0);
-    const r = await runDiff(prog, makeDut, { randomCode: true, skipIoHlt: mode === 'real-chain' });
+    prog.maxSteps = steps + (mode === 'pm3' || mode === 'pm3-chain' ? 120 : 0);
+    const r = await runDiff(prog, makeDut, { randomCode: true, skipIoHlt: mode === 'real-chain' || mode === 'pm3-chain' });
     let verdict: CrossCheckResult['verdict'] = r.agree ? 'agree' : 'diverge';
     const d = r.divergence;
     let why = '';
-    const bv = d ? stubVector(d.boxwood, mode === 'real-chain') : -1;
-    const qv = d ? stubVector(d.qemu, mode === 'real-chain') : -1;
+    const chained = mode === 'real-chain' || mode === 'pm3-chain';
+    const bv = d ? stubVector(d.boxwood, chained, mode === 'pm3-chain') : -1;
+    const qv = d ? stubVector(d.qemu, chained, mode === 'pm3-chain') : -1;
     if (d && bv >= 0 && qv !== bv) {
       const v = bv;
       if (v === 12 || v === 13) why = 'QEMU TCG does not check segment limits or writability on accesses (Boxwood raised #GP/#SS)';
@@ -209,6 +277,8 @@ export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => D
       if (v === 6 && op && [0xc6, 0xc7, 0x8f].includes(op.op) && ((op.modrm >> 3) & 7) !== 0) why = `QEMU executes ${op.op.toString(16)} /${(op.modrm >> 3) & 7} instead of raising #UD`;
       // MMX opcodes: QEMU TCG executes them even with mmx=off in CPUID; Boxwood (no MMX yet) raises #UD.
       if (v === 6 && op && op.op === 0x0f && ((op.op2 >= 0x60 && op.op2 <= 0x7f) || op.op2 >= 0xd1)) why = `QEMU executes MMX opcode 0f ${op.op2.toString(16)} without MMX in CPUID`;
+      // FISTTP (DB/DD/DF /1 with memory) is SSE3; QEMU executes it on a model without SSE3.
+      if (v === 6 && op && [0xdb, 0xdd, 0xdf].includes(op.op) && op.modrm < 0xc0 && ((op.modrm >> 3) & 7) === 1) why = 'QEMU executes FISTTP (SSE3) without SSE3 in CPUID';
       // LOCK on an instruction that cannot be locked: hardware raises #UD, QEMU mostly ignores the prefix.
       if (v === 6 && op && op.lock && !lockable(op)) why = `QEMU ignores LOCK on ${op.op.toString(16)} /${(op.modrm >> 3) & 7} (hardware: #UD)`;
     }
@@ -218,6 +288,14 @@ export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => D
       if (op && (op.op === 0xf6 || op.op === 0xf7) && ((op.modrm >> 3) & 7) === 1) why = 'QEMU raises #UD for the TEST alias F6/F7 /1';
       // ICEBP (F1) raises #DB (vector 1) on P6; QEMU 7.2 raises #UD.
       if (op && op.op === 0xf1) why = 'QEMU raises #UD for ICEBP (F1)';
+    }
+    if (d && d.boxwood.fpu && d.qemu.fpu && (d.boxwood.fpu.fsw & 0x40) && !(d.qemu.fpu.fsw & 0x40)) {
+      why = 'QEMU does not detect x87 stack overflow/underflow (Boxwood set SF)';
+    }
+    if (d && /boxwood shut down/.test(r.report) && !(d.before.cr.cr0 & 1) && (d.before.gpr[4] & 0xffff) < 6) {
+      // SDM (PUSH): with SP < 6 in real mode an exception frame crosses the stack limit: #SS, then
+      // #DF, then shutdown. QEMU does not check the limit and wraps SP.
+      why = 'QEMU wraps a real-mode exception frame pushed at SP < 6 (hardware: #SS, #DF, shutdown)';
     }
     if (d) {
       const op = firstOpcode(d.bytes);
