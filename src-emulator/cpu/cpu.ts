@@ -145,7 +145,10 @@ export class Cpu {
   protectedMode = false;
   pagingEnabled = false;
 
-  /** EFLAGS, with CF/PF/AF/ZF/SF/OF possibly stale while `lzOp` is not LZ_NONE. */
+  /**
+   * EFLAGS, with CF/PF/AF/ZF/SF/OF possibly stale while `lzOp` is not LZ_NONE. The lazy operands
+   * may be held signed (int32) or unsigned: every consumer compares them through `>>> 0`.
+   */
   flags = 2;
   lzOp = 0;
   lzA = 0;
@@ -763,11 +766,11 @@ export class Cpu {
       f |= (a ^ b ^ r) & AF;
       switch (op) {
         case LZ_ADD:
-          if (this.lzC ? r <= a : r < a) f |= CF;
+          if (this.lzC ? r >>> 0 <= a >>> 0 : r >>> 0 < a >>> 0) f |= CF;
           if ((((a ^ r) & (b ^ r)) >>> (size - 1)) & 1) f |= OF;
           break;
         case LZ_SUB:
-          if (this.lzC ? a <= b : a < b) f |= CF;
+          if (this.lzC ? a >>> 0 <= b >>> 0 : a >>> 0 < b >>> 0) f |= CF;
           if ((((a ^ b) & (a ^ r)) >>> (size - 1)) & 1) f |= OF;
           break;
         case LZ_INC:
@@ -787,9 +790,9 @@ export class Cpu {
   getCF(): number {
     switch (this.lzOp) {
       case LZ_ADD:
-        return (this.lzC ? this.lzR <= this.lzA : this.lzR < this.lzA) ? 1 : 0;
+        return (this.lzC ? this.lzR >>> 0 <= this.lzA >>> 0 : this.lzR >>> 0 < this.lzA >>> 0) ? 1 : 0;
       case LZ_SUB:
-        return (this.lzC ? this.lzA <= this.lzB : this.lzA < this.lzB) ? 1 : 0;
+        return (this.lzC ? this.lzA >>> 0 <= this.lzB >>> 0 : this.lzA >>> 0 < this.lzB >>> 0) ? 1 : 0;
       case LZ_LOGIC:
         return 0;
     }

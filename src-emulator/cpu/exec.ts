@@ -137,7 +137,7 @@ export function computeEa(c: Cpu, modrm: number): void {
     }
     if (mod === 1) off += (c.fetch8() << 24) >> 24;
     else if (mod === 2) off += c.fetch32();
-    c.eaOff = off >>> 0;
+    c.eaOff = off | 0;
   }
   c.eaSeg = c.segOverride >= 0 ? c.segOverride : seg;
 }
@@ -265,9 +265,9 @@ function alu32(c: Cpu, op: number, a: number, b: number): number {
       c.lzC = 0;
       break;
   }
-  c.lzA = a;
-  c.lzB = b;
-  c.lzR = r;
+  c.lzA = a | 0;
+  c.lzB = b | 0;
+  c.lzR = r | 0;
   c.lzSize = 32;
   return r | 0;
 }
@@ -301,9 +301,9 @@ function incDec32(c: Cpu, a: number, dec: boolean): number {
   a >>>= 0;
   const r = (dec ? a - 1 : a + 1) >>> 0;
   c.lzOp = dec ? LZ_DEC : LZ_INC;
-  c.lzA = a;
+  c.lzA = a | 0;
   c.lzB = 1;
-  c.lzR = r;
+  c.lzR = r | 0;
   c.lzSize = 32;
   return r | 0;
 }
