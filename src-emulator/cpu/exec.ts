@@ -335,8 +335,9 @@ function shift32(c: Cpu, kind: number, a: number, n: number): number {
     cf = (a >>> (32 - n)) & 1;
     of = (r >>> 31) ^ cf;
   }
+  r |= 0;
   c.setResultFlags(r, 32, cf, of, 0);
-  return r | 0;
+  return r;
 }
 
 /** Group 2 shifts and rotates; returns the result (the operand unchanged when the count is 0). */
@@ -490,7 +491,7 @@ function imulTrunc(c: Cpu, a: number, b: number, size: number): number {
     // the double is inexact but can never equal an int32).
     const lo = Math.imul(a, b);
     overflow = (a | 0) * (b | 0) !== lo;
-    r = lo >>> 0;
+    r = lo;
   }
   c.setResultFlags(r, size, overflow ? 1 : 0, overflow ? 1 : 0, 0);
   return r;
