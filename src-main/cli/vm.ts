@@ -11,7 +11,7 @@ import { OS_PRESETS } from '../api/presets';
 import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamType } from '../../src-emulator/guest/protocol';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { cloneCommand, registerCliSession, saveStateCommand, snapshotCommand, SNAPSHOT_USAGE } from '../hypervisor/snapshots/snapshot-cli';
+import { cloneCommand, registerCliSession, saveStateCommand, snapshotCommand, SNAPSHOT_USAGE, stopCommand } from '../hypervisor/snapshots/snapshot-cli';
 
 const USAGE = `usage: boxwood vm <command> [--library DIR]
   list                          the VMs and their states
@@ -214,6 +214,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cloneCommand(hv, (k) => find(hv, k), rest);
       case 'savestate':
         return await saveStateCommand(hv, find(hv, rest.join(' ')));
+      case 'stop':
+        return await stopCommand(hv, find(hv, rest.join(' ')));
       default:
         process.stderr.write(`boxwood vm: unknown command '${cmd}'\n${USAGE}`);
         return 2;

@@ -19,6 +19,7 @@ export const SNAPSHOT_USAGE = `  snapshot NAME|ID take SNAP [--live] [--descript
   clone NAME|ID --name NEW [--snapshot SNAP] [--linked]
                                 full (or linked) clone from a snapshot or the current state
   savestate NAME|ID             save the machine state of a VM running in 'boxwood vm start'
+  stop NAME|ID                  power off a VM running in 'boxwood vm start'
 `;
 
 export const SESSION_FILE = 'logs/cli-session.pid';
@@ -163,5 +164,21 @@ export async function saveStateCommand(hv: Hypervisor, vm: VmListEntry): Promise
   if (!vm.ok) throw new Error(vm.error);
   await saveRemote(hv, vm);
   process.stdout.write(`'${vm.name}' saved; 'boxwood vm start' resumes it\n`);
+  return 0;
+}
+
+/** Powers off a VM running in another `boxwood vm start` process (it handles SIGTERM so). */
+export async function stopCommand(hv: Hypervisor, vm: VmListEntry): Promise<number> {
+  if (!vm.ok) throw new Error(vm.error);
+  const pid = sessionPid(vm.folder);
+  if (pid === null) throw new Error(`'${vm.name}' is not running in a 'boxwood vm start' process`);
+  process.kill(pid, 'SIGTERM');
+  const end = Date.now() + 60_000;
+  while (sessionPid(vm.folder) !== null) {
+    if (Date.now() > end) throw new Error('the VM did not power off within 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  hv.reloadState(vm.id);
+  process.stdout.write(`'${vm.name}' is ${hv.summary(vm.id).state}\n`);
   return 0;
 }

@@ -168,3 +168,62 @@ test('CLI: snapshot take/list/restore/delete and clone', { timeout: 240_000 }, (
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Input sent before the resumed machine is up is dropped: type until the guest echoes it. */
+async function typeUntilEchoed(run: { type(s: string): void; waitFor(t: string, ms: number): Promise<string> }, text: string): Promise<void> {
+  for (let i = 0; i < 30; i++) {
+    run.type(`${text}\r`);
+    try {
+      await run.waitFor(text, 5000);
+      return;
+    } catch {
+      /* not up yet */
+    }
+  }
+  throw new Error(`'${text}' was never echoed`);
+}
+
+test('CLI: savestate, live snapshot and stop of a VM running in another `boxwood vm start`', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boxwood-snapcli2-'));
+  const lib = join(dir, 'lib');
+  const saved = process.env.BOXWOOD_CONFIG_DIR;
+  process.env.BOXWOOD_CONFIG_DIR = join(dir, 'cfg');
+  const cli = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/boxwood.mjs'), 'vm', '--library', lib, ...args], { encoding: 'utf8', timeout: 150_000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  const { startCli } = await import('../../support/run-cli');
+  let run = startCli(['vm', '--library', lib, 'start', 'Boxwood Demo', '--headless']);
+  try {
+    await run.waitFor('hello from COM1', 150_000);
+    run.type('first part\r');
+    await run.waitFor('first part', 60_000);
+    // A live snapshot of the VM running over there: it saves its state and that process ends.
+    let r = cli('snapshot', 'Boxwood Demo', 'take', 'while running', '--live');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /with the machine state/);
+    assert.equal(await run.exit(), 0);
+    r = cli('list');
+    assert.match(r.out, /saved\s+Boxwood Demo/);
+    // Start resumes it (no new banner); savestate from here saves it again.
+    run = startCli(['vm', '--library', lib, 'start', 'Boxwood Demo', '--headless']);
+    await typeUntilEchoed(run, 'second part');
+    assert.doesNotMatch(run.stdout(), /hello from COM1/);
+    r = cli('savestate', 'Boxwood Demo');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(await run.exit(), 0);
+    run = startCli(['vm', '--library', lib, 'start', 'Boxwood Demo', '--headless']);
+    await typeUntilEchoed(run, 'third part');
+    r = cli('stop', 'Boxwood Demo');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /is stopped/);
+    await run.exit();
+    r = cli('snapshot', 'Boxwood Demo', 'list');
+    assert.match(r.out, /\* while running .*live/);
+  } finally {
+    run.kill();
+    if (saved === undefined) delete process.env.BOXWOOD_CONFIG_DIR;
+    else process.env.BOXWOOD_CONFIG_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
