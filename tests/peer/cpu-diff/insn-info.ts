@@ -118,14 +118,13 @@ export function decodeInsn(bytes: Uint8Array, code32: boolean, ecx: number): Ins
     info.flagsMask = SF | ZF | AF | PF;
   } else if (op === 0xc0 || op === 0xc1 || (op >= 0xd0 && op <= 0xd3)) {
     const byOne = op === 0xd0 || op === 0xd1;
-    let count = byOne ? 1 : op === 0xd2 || op === 0xd3 ? cl : (bytes[i + 1 + modrmLength(modrm, code32, bytes, i + 1)] ?? 0) & 0x1f;
+    const count = byOne ? 1 : op === 0xd2 || op === 0xd3 ? cl : (bytes[i + 1 + modrmLength(modrm, code32, bytes, i + 1)] ?? 0) & 0x1f;
     if (reg <= 3) {
       // Rotates: OF is defined only for 1-bit rotates.
       if (count !== 1) info.flagsMask = OF;
     } else {
       info.flagsMask = AF | (count !== 1 ? OF : 0);
     }
-    void count;
   } else if (op === 0x27 || op === 0x2f) {
     info.flagsMask = OF; // DAA/DAS
   } else if (op === 0x37 || op === 0x3f) {

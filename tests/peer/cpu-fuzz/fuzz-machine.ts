@@ -63,7 +63,6 @@ const PD = 0x3000;
 const PT = 0x4000; // two tables: 0-4 MiB, 4-8 MiB
 const REAL_CODE = 0x10000;
 const PM_CODE = 0x400000;
-const CODE_BYTES = 4096;
 const VECTOR_PORT = 0xe0;
 
 /** Exceptions (not software interrupts) the architecture can deliver at all on an i686 without SSE. */
