@@ -32,6 +32,8 @@ export const STATE_FORMAT_VERSION = 1;
 const HEADER_SIZE = 28;
 const PAGE = 4096;
 const RUN_PAGES = 256;
+/** In a RAM run header: the run is stored uncompressed. */
+const RUN_STORED = 0x8000_0000;
 
 const enum Encoding {
   V8 = 1,
@@ -73,7 +75,10 @@ function v8Section(name: string, value: unknown): Section {
   return { name, encoding: Encoding.V8, compression: Compression.Deflate, stored: deflateRawSync(raw, { level: 1 }) };
 }
 
-/** RAM: u32 page size | u32 page count | bitmap | runs of (u32 raw length | u32 stored length | deflated pages). */
+/**
+ * RAM: u32 page size | u32 RAM bytes | bitmap | runs of (u32 raw length | u32 stored length, bit 31
+ * set when stored uncompressed | deflated or raw pages).
+ */
 export function encodeRam(ram: Uint8Array): Uint8Array {
   const pages = Math.ceil(ram.length / PAGE);
   const bitmap = new Uint8Array(Math.ceil(pages / 8));
@@ -89,12 +94,20 @@ export function encodeRam(ram: Uint8Array): Uint8Array {
   const flush = () => {
     if (!runBytes) return;
     const raw = run.length === 1 ? run[0] : Buffer.concat(run);
-    const packed = deflateRawSync(raw, { level: 1, strategy: zc.Z_DEFAULT_STRATEGY });
+    // Deflate is slow on data that does not compress (compressed files in the page cache, keys):
+    // a 64 KiB probe decides, and such runs are stored as they are (bit 31 of the stored length).
+    const probe = raw.length > 65536 ? deflateRawSync(raw.subarray(0, 65536), { level: 1 }).length / 65536 : 0;
+    const packed = probe > 0.9 ? null : deflateRawSync(raw, { level: 1, strategy: zc.Z_DEFAULT_STRATEGY });
     const rh = new Uint8Array(8);
     const rv = new DataView(rh.buffer);
     rv.setUint32(0, raw.length, true);
-    rv.setUint32(4, packed.length, true);
-    parts.push(rh, packed);
+    if (packed && packed.length < raw.length) {
+      rv.setUint32(4, packed.length, true);
+      parts.push(rh, packed);
+    } else {
+      rv.setUint32(4, (raw.length | RUN_STORED) >>> 0, true);
+      parts.push(rh, raw);
+    }
     run = [];
     runBytes = 0;
   };
@@ -148,10 +161,12 @@ export function decodeRam(data: Uint8Array): Uint8Array {
   while (off < data.length) {
     if (off + 8 > data.length) throw new Error('run header is truncated');
     const rawLen = view.getUint32(off, true);
-    const packedLen = view.getUint32(off + 4, true);
+    const lenField = view.getUint32(off + 4, true);
+    const stored = (lenField & RUN_STORED) !== 0;
+    const packedLen = lenField & ~RUN_STORED;
     off += 8;
     if (off + packedLen > data.length) throw new Error('run is truncated');
-    const raw = inflateRawSync(data.subarray(off, off + packedLen));
+    const raw = stored ? data.subarray(off, off + packedLen) : inflateRawSync(data.subarray(off, off + packedLen));
     off += packedLen;
     if (raw.length !== rawLen) throw new Error(`run inflates to ${raw.length} bytes, header says ${rawLen}`);
     let r = 0;

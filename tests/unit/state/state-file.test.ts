@@ -33,6 +33,23 @@ test('RAM encoding skips zero pages and round-trips odd sizes and patterns', () 
   assert.equal(empty.length, 8 + (64 * 1024 * 1024) / 4096 / 8);
 });
 
+test('RAM pages that do not compress are stored as they are, and read back', () => {
+  const ram = new Uint8Array(4 * 1024 * 1024);
+  let x = 12345;
+  for (let i = 0; i < 2 * 1024 * 1024; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    ram[i] = x & 0xff;
+  }
+  ram.fill(0x41, 3 * 1024 * 1024, 3 * 1024 * 1024 + 300_000);
+  const enc = encodeRam(ram);
+  assert.deepEqual(decodeRam(enc), ram);
+  // 2 MiB of noise stored raw (+ headers), the text run deflated to almost nothing.
+  assert.ok(enc.length < 2 * 1024 * 1024 + 64 * 1024, `${enc.length} bytes`);
+  assert.ok(enc.length >= 2 * 1024 * 1024);
+});
+
 test('RAM encoding detects a bitmap that disagrees with the data', () => {
   const ram = new Uint8Array(8 * 4096);
   ram[5000] = 1;
