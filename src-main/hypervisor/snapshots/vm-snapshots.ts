@@ -117,7 +117,14 @@ export class VmSnapshots {
 
   /** The tree as stored (after recovering an interrupted operation). */
   tree(): SnapshotTree {
-    if (!this.busy) this.withLock(() => this.recoverLocked());
+    if (!this.busy) {
+      try {
+        this.withLock(() => this.recoverLocked());
+      } catch (err) {
+        // Another process is operating on this VM: show the tree as vm.json has it meanwhile.
+        if (!(err instanceof SnapshotError) || !/another snapshot operation/.test(err.message)) throw err;
+      }
+    }
     return SnapshotTree.of(readVmFile(this.vmPath()), this.vmPath());
   }
 
