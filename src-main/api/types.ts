@@ -124,6 +124,8 @@ export interface SnapshotListing {
   snapshots: SnapshotItem[];
   /** An operation under way on this VM, with its progress. */
   busy: { op: string; phase: string; done: number; total: number } | null;
+  /** The current state differs from the snapshot it descends from (disk writes or a saved state): restoring loses that. */
+  currentChanged: boolean;
 }
 
 export interface BoxwoodApi {

@@ -99,7 +99,13 @@ export class SnapshotService {
       }
     };
     const withThumbs = (v: SnapshotTreeView): SnapshotItem => ({ ...v, thumbnail: thumb(v.uuid), children: v.children.map(withThumbs) });
-    return { vmId: id, current: tree.current, snapshots: treeView(tree).map(withThumbs), busy: this.busy.get(id) ?? null };
+    let currentChanged = true;
+    try {
+      currentChanged = new VmSnapshots(folder).currentChanged();
+    } catch {
+      /* an image that does not open: assume changes, so the user is asked */
+    }
+    return { vmId: id, current: tree.current, snapshots: treeView(tree).map(withThumbs), busy: this.busy.get(id) ?? null, currentChanged };
   }
 
   /**

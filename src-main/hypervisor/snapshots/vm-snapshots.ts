@@ -128,6 +128,30 @@ export class VmSnapshots {
     return SnapshotTree.of(readVmFile(this.vmPath()), this.vmPath());
   }
 
+  /**
+   * Whether the current state differs from its snapshot: a saved machine state, or any data in
+   * the current overlays (without a snapshot, everything is "changed").
+   */
+  currentChanged(): boolean {
+    const { vm, tree } = this.load();
+    if (vm.lastState === 'saved') return true;
+    if (tree.current === null) return true;
+    for (const d of vm.machine.disks) {
+      if (!isLayered(d)) continue;
+      const img = openImage(this.abs(d.path!), { readOnly: true, noBacking: true, cache: false });
+      try {
+        for (let pos = 0; pos < img.size; ) {
+          const st = img.blockStatus(pos, img.size - pos);
+          if (st.status !== 'unallocated') return true;
+          pos += Math.max(1, st.length);
+        }
+      } finally {
+        img.close();
+      }
+    }
+    return false;
+  }
+
   view(): SnapshotTreeView[] {
     return treeView(this.tree());
   }

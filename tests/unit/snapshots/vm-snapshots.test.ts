@@ -36,8 +36,10 @@ test('take, restore and content on a real qcow2 chain; restore discards the old 
     assert.equal(t.find('two').parent, t.find('one').uuid);
     assert.equal(t.find('one').description, 'first');
     // Restore 'one': the current disk reads as it did then, and the overlay with gen 3 is gone.
+    assert.equal(s.currentChanged(), true, 'gen 3 was written after the last snapshot');
     const before = readVmFile(join(folder, 'vm.json')).machine.disks[0].path!;
     s.restore('one');
+    assert.equal(s.currentChanged(), false, 'right after a restore nothing has changed');
     assert.ok(!existsSync(join(folder, before)), 'old current overlay removed');
     exp.set('current', exp.get('one')!);
     checkVmFolder(folder, exp);
