@@ -276,7 +276,7 @@ export async function crossCheck(seed: number, makeDut: (image: Uint8Array) => D
       const op = firstOpcode(d.bytes);
       if (v === 6 && op && [0xc6, 0xc7, 0x8f].includes(op.op) && ((op.modrm >> 3) & 7) !== 0) why = `QEMU executes ${op.op.toString(16)} /${(op.modrm >> 3) & 7} instead of raising #UD`;
       // MMX opcodes: QEMU TCG executes them even with mmx=off in CPUID; Boxwood (no MMX yet) raises #UD.
-      if (v === 6 && op && op.op === 0x0f && ((op.op2 >= 0x60 && op.op2 <= 0x7f) || op.op2 >= 0xd1)) why = `QEMU executes MMX opcode 0f ${op.op2.toString(16)} without MMX in CPUID`;
+      if (v === 6 && op && op.op === 0x0f && ((op.op2 >= 0x60 && op.op2 <= 0x7f) || (op.op2 >= 0xc2 && op.op2 <= 0xc6) || op.op2 >= 0xd1)) why = `QEMU executes MMX/SSE opcode 0f ${op.op2.toString(16)} without MMX/SSE in CPUID`;
       // FISTTP (DB/DD/DF /1 with memory) is SSE3; QEMU executes it on a model without SSE3.
       if (v === 6 && op && [0xdb, 0xdd, 0xdf].includes(op.op) && op.modrm < 0xc0 && ((op.modrm >> 3) & 7) === 1) why = 'QEMU executes FISTTP (SSE3) without SSE3 in CPUID';
       // LOCK on an instruction that cannot be locked: hardware raises #UD, QEMU mostly ignores the prefix.
