@@ -320,6 +320,8 @@ export class Cpu {
       this.startEsp = regs[ESP];
       const tf = this.flags & TF;
       executeOne(this);
+      // 16-bit code has a 16-bit IP: an instruction ending at offset FFFF continues at 0000.
+      if (!this.code32 && this.eip > 0xffff) this.eip &= 0xffff;
       this.instructionsRetired++;
       if (tf) {
         // MOV SS / POP SS hold the single-step trap until after the next instruction.

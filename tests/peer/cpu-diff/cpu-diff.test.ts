@@ -17,9 +17,7 @@ import { basename } from 'node:path';
  * as a stale entry: it fails with CPU_DIFF_STRICT=1 (run it when updating this list) and passes
  * with a loud diagnostic otherwise, so a CPU fix never turns CI red before this list is updated.
  */
-export const KNOWN: Record<string, { finding: string; match: string }> = {
-  'ip-wrap': { finding: 'real mode: an instruction ending at offset 0xFFFF leaves EIP = 0x10000 instead of wrapping IP to 0', match: 'eip: qemu=00000000 boxwood=00010000' },
-};
+export const KNOWN: Record<string, { finding: string; match: string }> = {};
 const STRICT = process.env.CPU_DIFF_STRICT === '1';
 
 const missing = missingTools();
