@@ -298,7 +298,11 @@ function parse(file: string, data: Uint8Array): { version: number; sections: Par
   if (buf.readUInt32LE(24) !== crc32(buf.subarray(0, 24))) throw new StateFileError(file, 'header', 'checksum mismatch (damaged)');
   const version = buf.readUInt16LE(16);
   if (version > STATE_FORMAT_VERSION) {
-    throw new StateFileError(file, 'header', `format version ${version} was written by a newer Boxwood (this one reads ${STATE_FORMAT_VERSION})`);
+    throw new StateFileError(
+      file,
+      'header',
+      `format version ${version} was written by a newer Boxwood (this one reads ${STATE_FORMAT_VERSION})`,
+    );
   }
   if (version !== STATE_FORMAT_VERSION) throw new StateFileError(file, 'header', `unknown format version ${version}`);
   const count = buf.readUInt32LE(20);
@@ -310,7 +314,8 @@ function parse(file: string, data: Uint8Array): { version: number; sections: Par
     const where = sections.length ? `after section '${sections[sections.length - 1].name}'` : 'first section';
     if (off + 2 > buf.length) throw new StateFileError(file, null, `truncated: the file ends at ${where} (${i} of ${count} sections)`);
     const nameLen = buf.readUInt16LE(off);
-    if (off + 2 + nameLen + 12 > buf.length) throw new StateFileError(file, null, `truncated: the file ends at ${where} (${i} of ${count} sections)`);
+    if (off + 2 + nameLen + 12 > buf.length)
+      throw new StateFileError(file, null, `truncated: the file ends at ${where} (${i} of ${count} sections)`);
     const name = buf.toString('utf8', off + 2, off + 2 + nameLen);
     let o = off + 2 + nameLen;
     const encoding = buf.readUInt8(o);
@@ -394,7 +399,11 @@ export function readStateFile(path: string): { state: MachineState; extra: Recor
 export function inspectStateFile(path: string): StateFileInfo {
   const data = readFileSync(path);
   const { version, sections } = parse(path, data);
-  return { formatVersion: version, sections: sections.map((s) => ({ name: s.name, storedBytes: s.stored.length })), fileBytes: data.length };
+  return {
+    formatVersion: version,
+    sections: sections.map((s) => ({ name: s.name, storedBytes: s.stored.length })),
+    fileBytes: data.length,
+  };
 }
 
 /**
@@ -420,7 +429,10 @@ export function readStateExtra(path: string, name: string): Uint8Array | null {
 }
 
 /** A thumbnail of an RGBA screen: at most `maxWidth` wide, nearest-neighbour, aspect kept. */
-export function thumbnailRgba(img: { width: number; height: number; data: Uint8Array | Uint8ClampedArray }, maxWidth = 160): { width: number; height: number; data: Uint8Array } {
+export function thumbnailRgba(
+  img: { width: number; height: number; data: Uint8Array | Uint8ClampedArray },
+  maxWidth = 160,
+): { width: number; height: number; data: Uint8Array } {
   const scale = Math.min(1, maxWidth / Math.max(1, img.width));
   const width = Math.max(1, Math.round(img.width * scale));
   const height = Math.max(1, Math.round(img.height * scale));

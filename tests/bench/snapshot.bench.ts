@@ -33,7 +33,15 @@ async function liveThroughHypervisor(dir: string): Promise<BenchRow[]> {
     // A copy: the floppy is a writable disk of this VM (and gets snapshot layers on top).
     const floppy = join(dir, 'demo-floppy.img');
     copyFileSync(DEMO_IMAGE, floppy);
-    const vm = await hv.createVm({ name: 'bench', osType: 'other', memoryMiB: 256, cpus: 1, vramMiB: 8, disk: { kind: 'none' }, floppyPath: floppy });
+    const vm = await hv.createVm({
+      name: 'bench',
+      osType: 'other',
+      memoryMiB: 256,
+      cpus: 1,
+      vramMiB: 8,
+      disk: { kind: 'none' },
+      floppyPath: floppy,
+    });
     hv.control(vm.id, 'start');
     await until(hv, vm.id, 'running');
     await new Promise((r) => setTimeout(r, 2000));
@@ -51,9 +59,21 @@ async function liveThroughHypervisor(dir: string): Promise<BenchRow[]> {
     hv.control(vm.id, 'power-off');
     await until(hv, vm.id, 'stopped');
     return [
-      { suite: 'snapshot', name: 'live snapshot of a running 256 MiB VM (guest stopped)', value: take.pausedMs ?? NaN, unit: 'ms', note: 'save state, freeze layers, restart from the state' },
+      {
+        suite: 'snapshot',
+        name: 'live snapshot of a running 256 MiB VM (guest stopped)',
+        value: take.pausedMs ?? NaN,
+        unit: 'ms',
+        note: 'save state, freeze layers, restart from the state',
+      },
       { suite: 'snapshot', name: 'restore live snapshot (256 MiB VM, vm.json + overlays + state)', value: restoreMs, unit: 'ms' },
-      { suite: 'snapshot', name: 'restore live snapshot until the guest runs again', value: resumeMs, unit: 'ms', note: 'incl. guest process start' },
+      {
+        suite: 'snapshot',
+        name: 'restore live snapshot until the guest runs again',
+        value: resumeMs,
+        unit: 'ms',
+        note: 'incl. guest process start',
+      },
     ];
   } finally {
     hv.shutdown();
@@ -108,7 +128,13 @@ export async function run(): Promise<BenchRow[]> {
     const live = await liveThroughHypervisor(dir);
     return [
       ...live,
-      { suite: 'snapshot', name: 'save machine state (256 MiB guest)', value: save, unit: 'ms', note: `${(bytes / 1024 / 1024).toFixed(1)} MiB file, 96 MiB of RAM in use` },
+      {
+        suite: 'snapshot',
+        name: 'save machine state (256 MiB guest)',
+        value: save,
+        unit: 'ms',
+        note: `${(bytes / 1024 / 1024).toFixed(1)} MiB file, 96 MiB of RAM in use`,
+      },
       { suite: 'snapshot', name: 'load machine state (256 MiB guest)', value: load, unit: 'ms' },
       { suite: 'snapshot', name: 'live snapshot take (state + overlay + vm.json)', value: take, unit: 'ms', note: '1 GiB qcow2 disk' },
       { suite: 'snapshot', name: 'snapshot restore (offline part)', value: restore, unit: 'ms' },

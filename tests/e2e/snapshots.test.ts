@@ -122,9 +122,13 @@ test('take, restore, delete and clone snapshots through the tree view', { skip, 
   // Live snapshot of the running VM: it runs on afterwards.
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await stateIs('Boxwood Demo', 'running');
-  await page.waitForFunction(() => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
-    timeout: 150_000,
-  });
+  await page.waitForFunction(
+    () => /Boxwood demo guest/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''),
+    null,
+    {
+      timeout: 150_000,
+    },
+  );
   await takeSnapshot('Running');
   await stateIs('Boxwood Demo', 'running');
   const live = vmJson().snapshots.find((s) => s.name === 'Running');
@@ -145,7 +149,10 @@ test('take, restore, delete and clone snapshots through the tree view', { skip, 
   await stateIs('Boxwood Demo', 'stopped');
   const fresh = vmJson().snapshots.find((s) => s.name === 'Fresh')!;
   assert.equal(vmJson().currentSnapshot, fresh.uuid);
-  await page.locator('li', { has: row('Fresh') }).getByTestId('snapshot-current').waitFor();
+  await page
+    .locator('li', { has: row('Fresh') })
+    .getByTestId('snapshot-current')
+    .waitFor();
 
   // Delete the live snapshot.
   await row('Running').click();

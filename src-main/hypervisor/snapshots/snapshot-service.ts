@@ -47,7 +47,8 @@ export function linkedClonesOf(folder: string): string[] {
     const vm = readVmFile(join(folder, VM_FILE));
     const out: string[] = [];
     for (const n of vm.snapshots as { linkedClones?: unknown }[]) {
-      for (const f of Array.isArray(n?.linkedClones) ? n.linkedClones : []) if (typeof f === 'string' && existsSync(join(f, VM_FILE))) out.push(f);
+      for (const f of Array.isArray(n?.linkedClones) ? n.linkedClones : [])
+        if (typeof f === 'string' && existsSync(join(f, VM_FILE))) out.push(f);
     }
     return out;
   } catch {
@@ -122,7 +123,10 @@ export class SnapshotService {
       const t0 = Date.now();
       this.hv.control(id, 'save-state');
       const after = await this.waitForRest(id);
-      if (after !== 'saved') throw new SnapshotError(`saving the machine state for the snapshot failed (the VM is ${after}: ${this.hv.summary(id).lastError ?? 'no reason given'})`);
+      if (after !== 'saved')
+        throw new SnapshotError(
+          `saving the machine state for the snapshot failed (the VM is ${after}: ${this.hv.summary(id).lastError ?? 'no reason given'})`,
+        );
       uuid = this.guard(id, 'take', () => new VmSnapshots(this.folder(id)).take(name, { description }).uuid);
       this.hv.control(id, 'start');
       await this.waitForStates(id, ['running', 'aborted', 'stopped']);
@@ -187,9 +191,12 @@ export class SnapshotService {
   clone(id: string, key: string | null, name: string, linked: boolean): VmSummary {
     if (key === null) this.requireOff(id, 'cloning the current state');
     const parentDir = this.hv.hostInfo().libraryPath;
-    const folder = this.guard(id, 'clone', (progress) => new VmSnapshots(this.folder(id)).clone(key, name, { linked, parentDir, onProgress: progress }));
+    const folder = this.guard(id, 'clone', (progress) =>
+      new VmSnapshots(this.folder(id)).clone(key, name, { linked, parentDir, onProgress: progress }),
+    );
     const entry = this.hv.list().find((v) => v.folder === resolve(folder));
-    if (!entry || !entry.ok) throw new SnapshotError(`the clone was made in ${folder} but does not open${entry && !entry.ok ? `: ${entry.error}` : ''}`);
+    if (!entry || !entry.ok)
+      throw new SnapshotError(`the clone was made in ${folder} but does not open${entry && !entry.ok ? `: ${entry.error}` : ''}`);
     return entry;
   }
 

@@ -68,7 +68,8 @@ export class SnapshotTree {
       ids.add(n.uuid);
     }
     for (const n of nodes) {
-      if (n.parent !== null && !ids.has(n.parent)) throw new SnapshotTreeError(`${file}: snapshot '${n.name}' has a parent ${n.parent} that does not exist`);
+      if (n.parent !== null && !ids.has(n.parent))
+        throw new SnapshotTreeError(`${file}: snapshot '${n.name}' has a parent ${n.parent} that does not exist`);
       // Walk up: a loop in parent links would make every traversal hang.
       let p: string | null = n.parent;
       for (let d = 0; p !== null; d++) {

@@ -140,7 +140,7 @@ export class VmSnapshots {
       if (!isLayered(d)) continue;
       const img = openImage(this.abs(d.path!), { readOnly: true, noBacking: true, cache: false });
       try {
-        for (let pos = 0; pos < img.size; ) {
+        for (let pos = 0; pos < img.size;) {
           const st = img.blockStatus(pos, img.size - pos);
           if (st.status !== 'unallocated') return true;
           pos += Math.max(1, st.length);
@@ -484,7 +484,9 @@ export class VmSnapshots {
       this.step('delete:journal');
       for (let i = 0; i < j.rebases.length; i++) {
         const r = j.rebases[i];
-        await rebaseYielding(r.child, r.backing, r.format, (done, total) => onProgress?.(`merging layer ${i + 1} of ${j.rebases.length}`, done, total));
+        await rebaseYielding(r.child, r.backing, r.format, (done, total) =>
+          onProgress?.(`merging layer ${i + 1} of ${j.rebases.length}`, done, total),
+        );
         this.step('delete:rebase');
       }
       this.finishDelete(j, onProgress);
@@ -532,7 +534,9 @@ export class VmSnapshots {
   /** Idempotent: a rebase already done copies nothing the second time. */
   private runDelete(j: Journal & { op: 'delete' }, onProgress?: ProgressFn): void {
     j.rebases.forEach((r, i) => {
-      rebaseImage(r.child, r.backing, r.format, (done, total) => onProgress?.(`merging layer ${i + 1} of ${j.rebases.length}`, done, total));
+      rebaseImage(r.child, r.backing, r.format, (done, total) =>
+        onProgress?.(`merging layer ${i + 1} of ${j.rebases.length}`, done, total),
+      );
       this.step('delete:rebase');
     });
     this.finishDelete(j, onProgress);
@@ -542,9 +546,7 @@ export class VmSnapshots {
     this.commit((_next, tree) => {
       const node = tree.get(j.snap);
       if (!node) return;
-      const nodes = tree.nodes
-        .filter((n) => n.uuid !== j.snap)
-        .map((n) => (n.parent === j.snap ? { ...n, parent: node.parent } : n));
+      const nodes = tree.nodes.filter((n) => n.uuid !== j.snap).map((n) => (n.parent === j.snap ? { ...n, parent: node.parent } : n));
       return new SnapshotTree(nodes, tree.current === j.snap ? node.parent : tree.current);
     });
     this.step('delete:commit');
@@ -634,7 +636,9 @@ export class VmSnapshots {
         } else {
           const img = openImage(src, { readOnly: true, cache: false });
           try {
-            convertImage(img, join(tmp, file), 'qcow2', { onProgress: (done, total) => opts.onProgress?.(`copying disk ${i + 1}`, done, total) });
+            convertImage(img, join(tmp, file), 'qcow2', {
+              onProgress: (done, total) => opts.onProgress?.(`copying disk ${i + 1}`, done, total),
+            });
           } finally {
             img.close();
           }
@@ -643,13 +647,23 @@ export class VmSnapshots {
         this.step('clone:disk');
       });
       let lastState: VmFile['lastState'] = 'stopped';
-      const state = node ? (node.live && node.stateFile ? this.abs(node.stateFile) : null) : vm.lastState === 'saved' ? this.abs(SAVED_STATE) : null;
+      const state = node
+        ? node.live && node.stateFile
+          ? this.abs(node.stateFile)
+          : null
+        : vm.lastState === 'saved'
+          ? this.abs(SAVED_STATE)
+          : null;
       if (state && existsSync(state)) {
         copyAtomic(state, join(tmp, SAVED_STATE));
         lastState = 'saved';
       }
       if (machine.kernel) {
-        machine.kernel = { ...machine.kernel, kernelPath: this.abs(machine.kernel.kernelPath), ...(machine.kernel.initrdPath ? { initrdPath: this.abs(machine.kernel.initrdPath) } : {}) };
+        machine.kernel = {
+          ...machine.kernel,
+          kernelPath: this.abs(machine.kernel.kernelPath),
+          ...(machine.kernel.initrdPath ? { initrdPath: this.abs(machine.kernel.initrdPath) } : {}),
+        };
       }
       const clone: VmFile = {
         formatVersion: vm.formatVersion,
@@ -694,11 +708,23 @@ const SLICE = 2 * 1024 * 1024;
  * same content-preserving copy (where the child holds nothing and the old and new chains differ,
  * the old chain's bytes are written into the child), then the one-write header switch.
  */
-async function rebaseYielding(path: string, newBacking: string | null, newFormat: ImageFormat | undefined, onProgress: (done: number, total: number) => void): Promise<void> {
+async function rebaseYielding(
+  path: string,
+  newBacking: string | null,
+  newFormat: ImageFormat | undefined,
+  onProgress: (done: number, total: number) => void,
+): Promise<void> {
   const img = openImage(path, { cache: false });
   try {
     if (!(img instanceof Qcow2Image)) throw new SnapshotError(`${path}: a snapshot layer must be qcow2 (this is ${img.format})`);
-    const target = newBacking === null ? null : openImage(isAbsolute(newBacking) ? newBacking : join(dirname(path), newBacking), { readOnly: true, format: newFormat, cache: false });
+    const target =
+      newBacking === null
+        ? null
+        : openImage(isAbsolute(newBacking) ? newBacking : join(dirname(path), newBacking), {
+            readOnly: true,
+            format: newFormat,
+            cache: false,
+          });
     try {
       const a = new Uint8Array(SLICE);
       const b = new Uint8Array(SLICE);

@@ -53,76 +53,86 @@ async function until(hv: Hypervisor, id: string, state: string, ms: number): Pro
   }
 }
 
-test('live snapshot of a Linux guest: disk and running shell come back exactly; deletes in a three-level tree', { skip: SKIP, timeout: 4 * BOOT_MS }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'boxwood-snaplinux-'));
-  const hv = createNodeHypervisor({ libraryRoot: join(dir, 'lib'), prefs: new JsonPrefsStore(join(dir, 'cfg')), withDemo: false });
-  const svc = snapshotServiceOf(hv);
-  try {
-    const vm = await hv.createVm({
-      name: 'linux snap',
-      osType: 'linux',
-      memoryMiB: 256,
-      cpus: 1,
-      vramMiB: 8,
-      disk: { kind: 'new', sizeGiB: 0.0625 },
-      kernel: { kernelPath: requireGuest('vmlinuz-686'), initrdPath: requireGuest('initramfs.cpio.gz'), cmdline: 'console=ttyS0 cryptomgr.notests' },
-    });
-    hv.control(vm.id, 'start');
-    await until(hv, vm.id, 'running', BOOT_MS);
-    let sh = shell(hv, vm.id);
-    await sh.run('', /boxwood# /, BOOT_MS);
-    const put = (tag: string, sector: number) => sh.run(`echo ${tag} | dd of=/dev/sda bs=512 seek=${sector} conv=notrunc,fsync 2>/dev/null; echo put-$?`, /put-0/);
-    const get = (sector: number) => sh.run(`dd if=/dev/sda bs=512 skip=${sector} count=1 iflag=direct 2>/dev/null | head -c 16; echo; echo got`, /got/);
-    await put('ALPHA-ONE', 100);
-    await sh.run('MARK=first; echo set-$MARK', /set-first/);
-    await svc.take(vm.id, 'S1', '', true);
-    sh = shell(hv, vm.id);
-    await put('BRAVO-TWO', 100);
-    await put('BRAVO-TWO', 200);
-    await sh.run('MARK=second; echo set-$MARK', /set-second/);
-    hv.control(vm.id, 'power-off');
-    await until(hv, vm.id, 'stopped', 60_000);
-    svc.restore(vm.id, 'S1');
-    assert.equal(hv.summary(vm.id).state, 'saved');
-    hv.control(vm.id, 'start');
-    await until(hv, vm.id, 'running', 120_000);
-    sh = shell(hv, vm.id);
-    // The shell is the one from the snapshot (its variable), the disk is the snapshot's.
-    assert.match(await sh.run('echo mark-$MARK', /mark-\w+/), /mark-first/);
-    assert.match(await get(100), /ALPHA-ONE/);
-    assert.doesNotMatch(await get(200), /BRAVO/);
-    // Three levels: S1 -> S2 -> S3, each with its own content at sector 300.
-    await put('LEVEL-TWO', 300);
-    await svc.take(vm.id, 'S2', '', true);
-    sh = shell(hv, vm.id);
-    await put('LEVEL-THREE', 300);
-    await svc.take(vm.id, 'S3', '', true);
-    sh = shell(hv, vm.id);
-    hv.control(vm.id, 'power-off');
-    await until(hv, vm.id, 'stopped', 60_000);
-    await svc.delete(vm.id, 'S2');
-    for (const [snap, want] of [
-      ['S3', /LEVEL-THREE/],
-      ['S1', /^(?!.*LEVEL)/s],
-    ] as const) {
-      svc.restore(vm.id, snap);
+test(
+  'live snapshot of a Linux guest: disk and running shell come back exactly; deletes in a three-level tree',
+  { skip: SKIP, timeout: 4 * BOOT_MS },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boxwood-snaplinux-'));
+    const hv = createNodeHypervisor({ libraryRoot: join(dir, 'lib'), prefs: new JsonPrefsStore(join(dir, 'cfg')), withDemo: false });
+    const svc = snapshotServiceOf(hv);
+    try {
+      const vm = await hv.createVm({
+        name: 'linux snap',
+        osType: 'linux',
+        memoryMiB: 256,
+        cpus: 1,
+        vramMiB: 8,
+        disk: { kind: 'new', sizeGiB: 0.0625 },
+        kernel: {
+          kernelPath: requireGuest('vmlinuz-686'),
+          initrdPath: requireGuest('initramfs.cpio.gz'),
+          cmdline: 'console=ttyS0 cryptomgr.notests',
+        },
+      });
+      hv.control(vm.id, 'start');
+      await until(hv, vm.id, 'running', BOOT_MS);
+      let sh = shell(hv, vm.id);
+      await sh.run('', /boxwood# /, BOOT_MS);
+      const put = (tag: string, sector: number) =>
+        sh.run(`echo ${tag} | dd of=/dev/sda bs=512 seek=${sector} conv=notrunc,fsync 2>/dev/null; echo put-$?`, /put-0/);
+      const get = (sector: number) =>
+        sh.run(`dd if=/dev/sda bs=512 skip=${sector} count=1 iflag=direct 2>/dev/null | head -c 16; echo; echo got`, /got/);
+      await put('ALPHA-ONE', 100);
+      await sh.run('MARK=first; echo set-$MARK', /set-first/);
+      await svc.take(vm.id, 'S1', '', true);
+      sh = shell(hv, vm.id);
+      await put('BRAVO-TWO', 100);
+      await put('BRAVO-TWO', 200);
+      await sh.run('MARK=second; echo set-$MARK', /set-second/);
+      hv.control(vm.id, 'power-off');
+      await until(hv, vm.id, 'stopped', 60_000);
+      svc.restore(vm.id, 'S1');
+      assert.equal(hv.summary(vm.id).state, 'saved');
       hv.control(vm.id, 'start');
       await until(hv, vm.id, 'running', 120_000);
       sh = shell(hv, vm.id);
-      assert.match(await get(300), want, snap);
-      assert.match(await get(100), /ALPHA-ONE/, snap);
+      // The shell is the one from the snapshot (its variable), the disk is the snapshot's.
+      assert.match(await sh.run('echo mark-$MARK', /mark-\w+/), /mark-first/);
+      assert.match(await get(100), /ALPHA-ONE/);
+      assert.doesNotMatch(await get(200), /BRAVO/);
+      // Three levels: S1 -> S2 -> S3, each with its own content at sector 300.
+      await put('LEVEL-TWO', 300);
+      await svc.take(vm.id, 'S2', '', true);
+      sh = shell(hv, vm.id);
+      await put('LEVEL-THREE', 300);
+      await svc.take(vm.id, 'S3', '', true);
+      sh = shell(hv, vm.id);
       hv.control(vm.id, 'power-off');
       await until(hv, vm.id, 'stopped', 60_000);
+      await svc.delete(vm.id, 'S2');
+      for (const [snap, want] of [
+        ['S3', /LEVEL-THREE/],
+        ['S1', /^(?!.*LEVEL)/s],
+      ] as const) {
+        svc.restore(vm.id, snap);
+        hv.control(vm.id, 'start');
+        await until(hv, vm.id, 'running', 120_000);
+        sh = shell(hv, vm.id);
+        assert.match(await get(300), want, snap);
+        assert.match(await get(100), /ALPHA-ONE/, snap);
+        hv.control(vm.id, 'power-off');
+        await until(hv, vm.id, 'stopped', 60_000);
+      }
+      await svc.delete(vm.id, 'S1');
+      svc.restore(vm.id, 'S3');
+      hv.control(vm.id, 'start');
+      await until(hv, vm.id, 'running', 120_000);
+      sh = shell(hv, vm.id);
+      assert.match(await get(300), /LEVEL-THREE/);
+      hv.control(vm.id, 'power-off');
+    } finally {
+      hv.shutdown();
+      rmSync(dir, { recursive: true, force: true });
     }
-    await svc.delete(vm.id, 'S1');
-    svc.restore(vm.id, 'S3');
-    hv.control(vm.id, 'start');
-    await until(hv, vm.id, 'running', 120_000);
-    sh = shell(hv, vm.id);
-    assert.match(await get(300), /LEVEL-THREE/);
-    hv.control(vm.id, 'power-off');
-  } finally {
-    hv.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -40,7 +40,8 @@ function serialOf(hv: Hypervisor, id: string) {
     if (m.type === StreamType.Serial) out.text += new TextDecoder().decode(m.bytes);
   });
   guest.stream.on('data', (c: Buffer) => d.push(new Uint8Array(c)));
-  const type = (s: string) => guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new TextEncoder().encode(s) })));
+  const type = (s: string) =>
+    guest.stream.write(frameForPipe(encodeStream({ type: StreamType.SerialIn, port: 0, bytes: new TextEncoder().encode(s) })));
   return { out, type };
 }
 
@@ -121,7 +122,11 @@ test('CLI: snapshot take/list/restore/delete and clone', { timeout: 240_000 }, (
   const env = { ...process.env, BOXWOOD_CONFIG_DIR: join(dir, 'cfg') };
   const lib = join(dir, 'lib');
   const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/boxwood.mjs'), 'vm', '--library', lib, ...args], { encoding: 'utf8', env, timeout: 120_000 });
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/boxwood.mjs'), 'vm', '--library', lib, ...args], {
+      encoding: 'utf8',
+      env,
+      timeout: 120_000,
+    });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   try {
@@ -170,7 +175,10 @@ test('CLI: snapshot take/list/restore/delete and clone', { timeout: 240_000 }, (
 });
 
 /** Input sent before the resumed machine is up is dropped: type until the guest echoes it. */
-async function typeUntilEchoed(run: { type(s: string): void; waitFor(t: string, ms: number): Promise<string> }, text: string): Promise<void> {
+async function typeUntilEchoed(
+  run: { type(s: string): void; waitFor(t: string, ms: number): Promise<string> },
+  text: string,
+): Promise<void> {
   for (let i = 0; i < 30; i++) {
     run.type(`${text}\r`);
     try {
@@ -189,7 +197,10 @@ test('CLI: savestate, live snapshot and stop of a VM running in another `boxwood
   const saved = process.env.BOXWOOD_CONFIG_DIR;
   process.env.BOXWOOD_CONFIG_DIR = join(dir, 'cfg');
   const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/boxwood.mjs'), 'vm', '--library', lib, ...args], { encoding: 'utf8', timeout: 150_000 });
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../../bin/boxwood.mjs'), 'vm', '--library', lib, ...args], {
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   const { startCli } = await import('../../support/run-cli');

@@ -6,7 +6,15 @@ import { defaultMachineConfig } from '../../../src-emulator/machine/config';
 import type { VmFile } from '../../../src-main/hypervisor/vm-file';
 
 function node(name: string, parent: string | null, uuid = randomUUID()) {
-  return { uuid, name, description: '', createdAt: '2026-11-21T10:00:00.000Z', parent, live: false, machine: defaultMachineConfig({ memoryMiB: 16 }) };
+  return {
+    uuid,
+    name,
+    description: '',
+    createdAt: '2026-11-21T10:00:00.000Z',
+    parent,
+    live: false,
+    machine: defaultMachineConfig({ memoryMiB: 16 }),
+  };
 }
 
 function vm(snapshots: unknown[], currentSnapshot: unknown): VmFile {
@@ -19,8 +27,14 @@ test('a valid tree: children, path, nested view with the current marker', () => 
   const c = node('c', a.uuid);
   const d = node('d', b.uuid);
   const t = SnapshotTree.of(vm([a, b, c, d], d.uuid));
-  assert.deepEqual(t.children(a.uuid).map((n) => n.name), ['b', 'c']);
-  assert.deepEqual(t.pathTo(d.uuid).map((n) => n.name), ['a', 'b', 'd']);
+  assert.deepEqual(
+    t.children(a.uuid).map((n) => n.name),
+    ['b', 'c'],
+  );
+  assert.deepEqual(
+    t.pathTo(d.uuid).map((n) => n.name),
+    ['a', 'b', 'd'],
+  );
   const v = treeView(t);
   assert.equal(v.length, 1);
   assert.equal(v[0].children[0].children[0].isCurrent, true);
@@ -44,7 +58,11 @@ test('damaged trees are errors naming the fault, never a hang', () => {
     [['not a node'], null, /snapshots\[0\]/],
   ];
   for (const [nodes, current, re] of cases) {
-    assert.throws(() => SnapshotTree.of(vm(nodes, current), 'x/vm.json'), (e: unknown) => e instanceof SnapshotTreeError && re.test((e as Error).message) && (e as Error).message.startsWith('x/vm.json'), String(re));
+    assert.throws(
+      () => SnapshotTree.of(vm(nodes, current), 'x/vm.json'),
+      (e: unknown) => e instanceof SnapshotTreeError && re.test((e as Error).message) && (e as Error).message.startsWith('x/vm.json'),
+      String(re),
+    );
   }
   const self = node('self', null);
   self.parent = self.uuid;

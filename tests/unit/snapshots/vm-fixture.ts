@@ -122,7 +122,8 @@ export function checkVmFolder(folder: string, expected: Map<string, Uint8Array>)
     if (n.thumbnail) refs.add(abs(folder, n.thumbnail));
   }
   for (const [name, content] of expected) {
-    const path = name === 'current' ? vm.machine.disks.filter(isLayered)[0].path! : tree.find(name).machine.disks.filter(isLayered)[0].path!;
+    const path =
+      name === 'current' ? vm.machine.disks.filter(isLayered)[0].path! : tree.find(name).machine.disks.filter(isLayered)[0].path!;
     const got = readDisk(abs(folder, path));
     if (!Buffer.from(got).equals(Buffer.from(content))) {
       let i = 0;

@@ -52,7 +52,11 @@ test('take, restore and content on a real qcow2 chain; restore discards the old 
     exp.set('current', branch.slice());
     checkVmFolder(folder, exp);
     assert.deepEqual(
-      s.tree().children(t.find('one').uuid).map((n) => n.name).sort(),
+      s
+        .tree()
+        .children(t.find('one').uuid)
+        .map((n) => n.name)
+        .sort(),
       ['three', 'two'],
     );
     s.restore('two');
@@ -190,7 +194,13 @@ test('full and linked clones from a snapshot and from the current state', () => 
     // The clone is independent: writing it leaves the source alone.
     const cm = model.slice();
     writeCurrent(lc, cm, 9);
-    checkVmFolder(folder, new Map([['current', model], ['one', atOne]]));
+    checkVmFolder(
+      folder,
+      new Map([
+        ['current', model],
+        ['one', atOne],
+      ]),
+    );
     // Once the linked clone is gone, its snapshot can be deleted.
     rmSync(linked, { recursive: true, force: true });
     s.delete('one');
@@ -244,7 +254,11 @@ test('an operation interrupted at any step is rolled back or finished on the nex
   const root = tmp();
   try {
     const ops: { name: string; run: (s: VmSnapshots) => void; steps: number }[] = [
-      { name: 'take', run: (s) => void s.take('new', { writeState: (p) => writeFileSync(p, 'live'), thumbnail: new Uint8Array([137, 80]) }), steps: 4 },
+      {
+        name: 'take',
+        run: (s) => void s.take('new', { writeState: (p) => writeFileSync(p, 'live'), thumbnail: new Uint8Array([137, 80]) }),
+        steps: 4,
+      },
       { name: 'restore', run: (s) => void s.restore('one'), steps: 4 },
       { name: 'delete', run: (s) => s.delete('one'), steps: 4 },
       { name: 'delete-mid', run: (s) => s.delete('two'), steps: 4 },
@@ -292,7 +306,11 @@ test('an operation interrupted at any step is rolled back or finished on the nex
         else if (op.name === 'restore') checkVmFolder(folder, new Map([['current', model]]));
         if (op.name.startsWith('delete') || op.name === 'take') checkVmFolder(folder, new Map([['current', model]]));
         assert.ok(!existsSync(join(folder, JOURNAL_FILE)));
-        assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporary clone folder left');
+        assert.deepEqual(
+          readdirSync(dir).filter((f) => f.startsWith('.')),
+          [],
+          'no temporary clone folder left',
+        );
         cases++;
         if (finished) break;
       }
@@ -330,9 +348,18 @@ test('delete in the background: yields to the event loop with progress, refuses 
     await done;
     clearInterval(ticker);
     assert.ok(ticks > 0, 'the event loop ran during the merge');
-    assert.ok(phases.some((p) => p.startsWith('merging layer 1 of 1')), phases.join(', '));
+    assert.ok(
+      phases.some((p) => p.startsWith('merging layer 1 of 1')),
+      phases.join(', '),
+    );
     assert.equal(phases[phases.length - 1], 'done 1/1');
-    checkVmFolder(folder, new Map([['B', atB], ['current', model]]));
+    checkVmFolder(
+      folder,
+      new Map([
+        ['B', atB],
+        ['current', model],
+      ]),
+    );
     assert.ok(atA.length === size);
     assert.ok(!existsSync(join(folder, 'disks/d0.qcow2')));
     s.take('C');

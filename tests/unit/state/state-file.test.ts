@@ -73,7 +73,8 @@ test('a machine state round-trips through the file, with sections per device and
     const info = inspectStateFile(file);
     assert.equal(info.formatVersion, 1);
     const names = info.sections.map((s) => s.name);
-    for (const need of ['machine.version', 'machine.cpu', 'machine.clock', 'machine.config', 'ram', 'extra.thumbnail']) assert.ok(names.includes(need), need);
+    for (const need of ['machine.version', 'machine.cpu', 'machine.clock', 'machine.config', 'ram', 'extra.thumbnail'])
+      assert.ok(names.includes(need), need);
     for (const dev of Object.keys(state.devices)) assert.ok(names.includes(`device.${dev}`), dev);
     // 16 MiB of RAM, nearly all zero: the file is small.
     assert.ok(info.fileBytes < 512 * 1024, `file is ${info.fileBytes} bytes`);
@@ -130,14 +131,22 @@ test('damage gives an error naming the file and the section; truncation is told 
   hit[ramAt + 5 + 12 + 20] ^= 0xff;
   assert.throws(
     () => decodeStateFile(file, hit),
-    (e: unknown) => e instanceof StateFileError && e.file === file && e.section === 'ram' && /checksum/.test(e.message) && e.message.startsWith(file),
+    (e: unknown) =>
+      e instanceof StateFileError && e.file === file && e.section === 'ram' && /checksum/.test(e.message) && e.message.startsWith(file),
   );
   const cpuAt = buf.indexOf(Buffer.from('machine.cpu', 'latin1'));
   const hit2 = Buffer.from(buf);
   hit2[cpuAt + 11 + 12 + 3] ^= 0x01;
-  assert.throws(() => decodeStateFile(file, hit2), (e: unknown) => e instanceof StateFileError && e.section === 'machine.cpu');
+  assert.throws(
+    () => decodeStateFile(file, hit2),
+    (e: unknown) => e instanceof StateFileError && e.section === 'machine.cpu',
+  );
   for (const cut of [3, 20, 40, ramAt + 30, buf.length - 5]) {
-    assert.throws(() => decodeStateFile(file, buf.subarray(0, cut)), (e: unknown) => e instanceof StateFileError && /truncated|magic|end marker/.test(e.message), `cut at ${cut}`);
+    assert.throws(
+      () => decodeStateFile(file, buf.subarray(0, cut)),
+      (e: unknown) => e instanceof StateFileError && /truncated|magic|end marker/.test(e.message),
+      `cut at ${cut}`,
+    );
   }
   const header = Buffer.from(buf);
   header[16] = 9; // format version
