@@ -15,7 +15,7 @@ import { snapshotServiceOf, type SnapshotItem } from './snapshot-service';
 export const SNAPSHOT_USAGE = `  snapshot NAME|ID take SNAP [--live] [--description TEXT]
                                 take a snapshot (--live keeps the machine state; a running VM needs it)
   snapshot NAME|ID list         the snapshot tree ('*' marks where the current state is)
-  snapshot NAME|ID restore SNAP | delete SNAP | rename SNAP NEW | describe SNAP TEXT
+  snapshot NAME|ID restore SNAP [--discard-changes] | delete SNAP | rename SNAP NEW | describe SNAP TEXT
   clone NAME|ID --name NEW [--snapshot SNAP] [--linked]
                                 full (or linked) clone from a snapshot or the current state
   savestate NAME|ID             save the machine state of a VM running in 'boxwood vm start'
@@ -128,10 +128,18 @@ export async function snapshotCommand(hv: Hypervisor, vm: VmListEntry, args: str
     }
     case 'restore':
     case 'delete': {
+      const discard = flag(rest, '--discard-changes');
       const key = rest.join(' ');
       if (!key) throw new Error(`${sub} needs a snapshot NAME or uuid`);
-      if (sub === 'restore') svc.restore(vm.id, key);
-      else await svc.delete(vm.id, key);
+      if (sub === 'restore') {
+        // As the UI asks first, the CLI refuses to drop changes unless told to.
+        if (!discard && svc.list(vm.id).currentChanged) {
+          throw new Error(
+            `'${vm.name}' has changes since its last snapshot (disk writes or a saved state) that restoring would lose; take a snapshot first, or pass --discard-changes`,
+          );
+        }
+        svc.restore(vm.id, key);
+      } else await svc.delete(vm.id, key);
       process.stdout.write(`snapshot '${key}' ${sub === 'restore' ? 'restored' : 'deleted'}\n`);
       return 0;
     }

@@ -16,6 +16,7 @@ import type { VmState } from '../../../src-main/hypervisor/lifecycle';
 import { snapshotServiceOf } from '../../../src-main/hypervisor/snapshots/snapshot-service';
 import { decodeStream, encodeStream, frameForPipe, PipeDeframer, StreamType } from '../../../src-emulator/guest/protocol';
 import { spawnSync } from 'node:child_process';
+import { openImage } from '../../../src-emulator/storage/open';
 
 function waitFor(hv: Hypervisor, id: string, state: VmState, ms = 90_000): Promise<void> {
   return new Promise((ok, fail) => {
@@ -140,6 +141,18 @@ test('CLI: snapshot take/list/restore/delete and clone', { timeout: 240_000 }, (
     r = cli('snapshot', 'cli vm', 'list');
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^- first .*the first one\n  \* second /m);
+    r = cli('snapshot', 'cli vm', 'restore', 'first');
+    assert.equal(r.code, 0, r.err);
+    // Changes since the snapshot are not dropped without being told to.
+    const vmj = JSON.parse(readFileSync(join(lib, 'cli vm', 'vm.json'), 'utf8'));
+    const img = openImage(join(lib, 'cli vm', vmj.machine.disks[0].path), {});
+    img.write(0, new Uint8Array(512).fill(7));
+    img.close();
+    r = cli('snapshot', 'cli vm', 'restore', 'second');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /has changes since its last snapshot.*--discard-changes/);
+    r = cli('snapshot', 'cli vm', 'restore', 'second', '--discard-changes');
+    assert.equal(r.code, 0, r.err);
     r = cli('snapshot', 'cli vm', 'restore', 'first');
     assert.equal(r.code, 0, r.err);
     r = cli('snapshot', 'cli vm', 'list');
