@@ -213,9 +213,13 @@ function runOurs(c: Case): { save: Uint8Array; mem: Uint8Array; eflags: number }
   if (c.op === 'frstor' || c.op === 'fxrstor') buildImage(mem, c, c.op === 'fxrstor');
   host.eflags = 0x246;
   let op = c.op;
-  if (op.startsWith('e0.')) x(fpu, 0xdd, 0xc0), (op = op.slice(3));
-  else if (op.startsWith('e1.')) x(fpu, 0xdd, 0xc1), (op = op.slice(3));
-  else if (op.startsWith('full.')) {
+  if (op.startsWith('e0.')) {
+    x(fpu, 0xdd, 0xc0);
+    op = op.slice(3);
+  } else if (op.startsWith('e1.')) {
+    x(fpu, 0xdd, 0xc1);
+    op = op.slice(3);
+  } else if (op.startsWith('full.')) {
     for (let k = 0; k < 6; k++) x(fpu, 0xd9, 0xc0);
     op = op.slice(5);
   }
