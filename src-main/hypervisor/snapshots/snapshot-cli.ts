@@ -163,7 +163,7 @@ export async function cloneCommand(hv: Hypervisor, find: (key: string) => VmList
   const vm = find(args.join(' '));
   if (!vm.ok) throw new Error(vm.error);
   if (!name) throw new Error('clone needs --name NEW');
-  const c = snapshotServiceOf(hv).clone(vm.id, snap, name, linked);
+  const c = await snapshotServiceOf(hv).clone(vm.id, snap, name, linked);
   process.stdout.write(`cloned '${vm.name}' into '${c.name}' (${c.id}) in ${c.folder}${linked ? ' (linked)' : ''}\n`);
   return 0;
 }

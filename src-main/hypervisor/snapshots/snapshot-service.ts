@@ -187,13 +187,31 @@ export class SnapshotService {
     return this.list(id);
   }
 
-  /** Clones from a snapshot, or (key null, the VM off) from the current state, into the library. */
-  clone(id: string, key: string | null, name: string, linked: boolean): VmSummary {
+  /**
+   * Clones from a snapshot, or (key null, the VM off) from the current state, into the library.
+   * The copy of a full clone runs in the background (`list` shows its progress).
+   */
+  async clone(id: string, key: string | null, name: string, linked: boolean): Promise<VmSummary> {
     if (key === null) this.requireOff(id, 'cloning the current state');
+    if (this.busy.has(id)) throw new SnapshotError(`a snapshot operation (${this.busy.get(id)!.op}) is already running on this VM`);
     const parentDir = this.hv.hostInfo().libraryPath;
-    const folder = this.guard(id, 'clone', (progress) =>
-      new VmSnapshots(this.folder(id)).clone(key, name, { linked, parentDir, onProgress: progress }),
-    );
+    const p: SnapshotProgress = { op: 'clone', phase: 'starting', done: 0, total: 1 };
+    this.busy.set(id, p);
+    let folder: string;
+    try {
+      folder = await new VmSnapshots(this.folder(id)).cloneInBackground(key, name, {
+        linked,
+        parentDir,
+        onProgress: (phase, done, total) => {
+          p.phase = phase;
+          p.done = done;
+          p.total = total;
+        },
+      });
+    } finally {
+      this.busy.delete(id);
+      this.hv.reloadState(id);
+    }
     const entry = this.hv.list().find((v) => v.folder === resolve(folder));
     if (!entry || !entry.ok)
       throw new SnapshotError(`the clone was made in ${folder} but does not open${entry && !entry.ok ? `: ${entry.error}` : ''}`);

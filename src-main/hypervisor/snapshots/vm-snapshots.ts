@@ -42,7 +42,9 @@ import { writeFileAtomic } from '../atomic-write';
 import { readVmFile, serializeVmFile, VM_FILE, type VmFile } from '../vm-file';
 import { isLayered, SnapshotTree, SnapshotTreeError, treeView, type SnapshotNode, type SnapshotTreeView } from './snapshot-tree';
 import { createImage, detectFormat, openImage, type ImageFormat } from '../../../src-emulator/storage/open';
-import { convertImage, rebaseImage } from '../../../src-emulator/storage/convert';
+import { chainStatus, rebaseImage } from '../../../src-emulator/storage/convert';
+import { isZero } from '../../../src-emulator/storage/host-file';
+import type { DiskImage } from '../../../src-emulator/storage/disk-image';
 import { Qcow2Image } from '../../../src-emulator/storage/qcow2';
 import type { MachineConfig } from '../../../src-emulator/machine/config';
 import { readStateExtra } from '../../../src-emulator/state/state-file';
@@ -593,99 +595,129 @@ export class VmSnapshots {
    * state first takes a snapshot to back onto). Returns the new folder.
    */
   clone(key: string | null, newName: string, opts: CloneOptions = {}): string {
+    const k = this.cloneKey(key, newName, opts);
+    this.acquireLock();
+    try {
+      const steps = this.cloneSteps(k, newName, opts);
+      for (;;) {
+        const r = steps.next();
+        if (r.done) return r.value;
+      }
+    } finally {
+      this.releaseLock();
+    }
+  }
+
+  /** `clone` for the app: the disk copy yields to the event loop between 2 MiB slices. */
+  async cloneInBackground(key: string | null, newName: string, opts: CloneOptions = {}): Promise<string> {
+    const k = this.cloneKey(key, newName, opts);
+    this.acquireLock();
+    try {
+      const steps = this.cloneSteps(k, newName, opts);
+      for (;;) {
+        const r = steps.next();
+        if (r.done) return r.value;
+        await new Promise((ok) => setImmediate(ok));
+      }
+    } finally {
+      this.releaseLock();
+    }
+  }
+
+  /** The snapshot a clone is made from; a linked clone of the current state takes one first. */
+  private cloneKey(key: string | null, newName: string, opts: CloneOptions): string | null {
     if (!newName.trim()) throw new SnapshotError('the clone needs a name');
     if (opts.linked && key === null) {
-      const base = this.take(`Linked base for ${newName.trim()}`, { description: `Taken to link the clone '${newName.trim()}' to.` });
-      key = base.uuid;
+      return this.take(`Linked base for ${newName.trim()}`, { description: `Taken to link the clone '${newName.trim()}' to.` }).uuid;
     }
-    return this.withLock(() => {
-      this.recoverLocked();
-      const { vm, tree } = this.load();
-      const node = key === null ? null : tree.find(key);
-      const machine: MachineConfig = structuredClone(node ? node.machine : vm.machine);
-      const parentDir = resolve(opts.parentDir ?? dirname(this.folder));
-      const baseName = folderNameFor(newName);
-      let finalName = baseName;
-      for (let n = 2; existsSync(join(parentDir, finalName)); n++) finalName = `${baseName} (${n})`;
-      const final = join(parentDir, finalName);
-      const tmp = join(parentDir, `.${finalName}.clone-${randomUUID().slice(0, 8)}`);
-      const j: Journal = { op: 'clone', snap: node?.uuid ?? null, tmp, final, linked: !!opts.linked };
-      this.writeJournal(j);
-      this.step('clone:journal');
-      for (const sub of ['disks', 'snapshots', 'logs']) mkdirSync(join(tmp, sub), { recursive: true });
-      const used = new Set<string>();
-      machine.disks.forEach((d, i) => {
-        if (!d.path) return;
-        const src = this.abs(d.path);
-        if (!isLayered(d)) {
-          d.path = src;
-          return;
-        }
-        let stem = basename(src, extname(src)).replace(/[^\w.-]+/g, '_') || `disk${i}`;
-        if (/^[0-9a-f-]{36}$/.test(stem)) stem = `disk${i}`;
-        let file = `disks/${stem}.qcow2`;
-        for (let n = 2; used.has(file); n++) file = `disks/${stem}-${n}.qcow2`;
-        used.add(file);
-        if (opts.linked) {
-          const img = openImage(src, { readOnly: true, cache: false });
-          try {
-            createImage(join(tmp, file), 'qcow2', img.size, { backing: src, backingFormat: img.format });
-          } finally {
-            img.close();
-          }
-        } else {
-          const img = openImage(src, { readOnly: true, cache: false });
-          try {
-            convertImage(img, join(tmp, file), 'qcow2', {
-              onProgress: (done, total) => opts.onProgress?.(`copying disk ${i + 1}`, done, total),
-            });
-          } finally {
-            img.close();
-          }
-        }
-        d.path = file;
-        this.step('clone:disk');
-      });
-      let lastState: VmFile['lastState'] = 'stopped';
-      const state = node
-        ? node.live && node.stateFile
-          ? this.abs(node.stateFile)
-          : null
-        : vm.lastState === 'saved'
-          ? this.abs(SAVED_STATE)
-          : null;
-      if (state && existsSync(state)) {
-        copyAtomic(state, join(tmp, SAVED_STATE));
-        lastState = 'saved';
+    return key;
+  }
+
+  private *cloneSteps(key: string | null, newName: string, opts: CloneOptions): Generator<void, string, void> {
+    this.recoverLocked();
+    const { vm, tree } = this.load();
+    const node = key === null ? null : tree.find(key);
+    const machine: MachineConfig = structuredClone(node ? node.machine : vm.machine);
+    const parentDir = resolve(opts.parentDir ?? dirname(this.folder));
+    const baseName = folderNameFor(newName);
+    let finalName = baseName;
+    for (let n = 2; existsSync(join(parentDir, finalName)); n++) finalName = `${baseName} (${n})`;
+    const final = join(parentDir, finalName);
+    const tmp = join(parentDir, `.${finalName}.clone-${randomUUID().slice(0, 8)}`);
+    const j: Journal = { op: 'clone', snap: node?.uuid ?? null, tmp, final, linked: !!opts.linked };
+    this.writeJournal(j);
+    this.step('clone:journal');
+    for (const sub of ['disks', 'snapshots', 'logs']) mkdirSync(join(tmp, sub), { recursive: true });
+    const used = new Set<string>();
+    for (const [i, d] of machine.disks.entries()) {
+      if (!d.path) continue;
+      const src = this.abs(d.path);
+      if (!isLayered(d)) {
+        d.path = src;
+        continue;
       }
-      if (machine.kernel) {
-        machine.kernel = {
-          ...machine.kernel,
-          kernelPath: this.abs(machine.kernel.kernelPath),
-          ...(machine.kernel.initrdPath ? { initrdPath: this.abs(machine.kernel.initrdPath) } : {}),
-        };
+      let stem = basename(src, extname(src)).replace(/[^\w.-]+/g, '_') || `disk${i}`;
+      if (/^[0-9a-f-]{36}$/.test(stem)) stem = `disk${i}`;
+      let file = `disks/${stem}.qcow2`;
+      for (let n = 2; used.has(file); n++) file = `disks/${stem}-${n}.qcow2`;
+      used.add(file);
+      if (opts.linked) {
+        const img = openImage(src, { readOnly: true, cache: false });
+        try {
+          createImage(join(tmp, file), 'qcow2', img.size, { backing: src, backingFormat: img.format });
+        } finally {
+          img.close();
+        }
+      } else {
+        const img = openImage(src, { readOnly: true, cache: false });
+        try {
+          yield* copyChainSteps(img, join(tmp, file), (done, total) => opts.onProgress?.(`copying disk ${i + 1}`, done, total));
+        } finally {
+          img.close();
+        }
       }
-      const clone: VmFile = {
-        formatVersion: vm.formatVersion,
-        uuid: randomUUID(),
-        name: newName.trim(),
-        osType: vm.osType,
-        createdAt: new Date().toISOString(),
-        requestedCpus: vm.requestedCpus,
-        machine,
-        lastState,
-        snapshots: [],
-        currentSnapshot: null,
-        clonedFrom: { vm: vm.uuid, snapshot: node?.uuid ?? null, linked: !!opts.linked },
+      d.path = file;
+      this.step('clone:disk');
+    }
+    let lastState: VmFile['lastState'] = 'stopped';
+    const state = node
+      ? node.live && node.stateFile
+        ? this.abs(node.stateFile)
+        : null
+      : vm.lastState === 'saved'
+        ? this.abs(SAVED_STATE)
+        : null;
+    if (state && existsSync(state)) {
+      copyAtomic(state, join(tmp, SAVED_STATE));
+      lastState = 'saved';
+    }
+    if (machine.kernel) {
+      machine.kernel = {
+        ...machine.kernel,
+        kernelPath: this.abs(machine.kernel.kernelPath),
+        ...(machine.kernel.initrdPath ? { initrdPath: this.abs(machine.kernel.initrdPath) } : {}),
       };
-      writeFileAtomic(join(tmp, VM_FILE), serializeVmFile(clone));
-      this.step('clone:vmfile');
-      renameSync(tmp, final);
-      this.step('clone:rename');
-      this.finishClone(j);
-      this.endJournal();
-      return final;
-    });
+    }
+    const clone: VmFile = {
+      formatVersion: vm.formatVersion,
+      uuid: randomUUID(),
+      name: newName.trim(),
+      osType: vm.osType,
+      createdAt: new Date().toISOString(),
+      requestedCpus: vm.requestedCpus,
+      machine,
+      lastState,
+      snapshots: [],
+      currentSnapshot: null,
+      clonedFrom: { vm: vm.uuid, snapshot: node?.uuid ?? null, linked: !!opts.linked },
+    };
+    writeFileAtomic(join(tmp, VM_FILE), serializeVmFile(clone));
+    this.step('clone:vmfile');
+    renameSync(tmp, final);
+    this.step('clone:rename');
+    this.finishClone(j);
+    this.endJournal();
+    return final;
   }
 
   private finishClone(j: Journal & { op: 'clone' }): void {
@@ -755,6 +787,44 @@ function readThrough(img: { size: number; read(o: number, b: Uint8Array): void }
   const n = Math.min(buf.length, img.size - pos);
   img.read(pos, buf.subarray(0, n));
   buf.fill(0, n);
+}
+
+/**
+ * A chain's guest-visible content into a new standalone qcow2, slice by slice (a generator: the
+ * caller decides whether to yield to the event loop between slices). Holes and zero runs stay
+ * unallocated, as `convertImage` does.
+ */
+function* copyChainSteps(src: DiskImage, dstPath: string, onProgress: (done: number, total: number) => void): Generator<void, void, void> {
+  createImage(dstPath, 'qcow2', src.size);
+  const dst = openImage(dstPath, { cache: false });
+  try {
+    const buf = new Uint8Array(SLICE);
+    const g = 64 * 1024;
+    for (let pos = 0; pos < src.size;) {
+      const st = chainStatus(src, pos, Math.min(SLICE, src.size - pos));
+      if (!st.data) {
+        pos += st.length;
+        onProgress(pos, src.size);
+        continue;
+      }
+      const n = Math.min(SLICE, src.size - pos);
+      const b = buf.subarray(0, n);
+      src.read(pos, b);
+      for (let o = 0; o < n;) {
+        let e = o;
+        while (e < n && !isZero(b, e, Math.min(g, n - e))) e += Math.min(g, n - e);
+        if (e > o) dst.write(pos + o, b.subarray(o, e));
+        o = e;
+        while (o < n && isZero(b, o, Math.min(g, n - o))) o += Math.min(g, n - o);
+      }
+      pos += n;
+      onProgress(pos, src.size);
+      yield;
+    }
+    dst.flush();
+  } finally {
+    dst.close();
+  }
 }
 
 /** The screen thumbnail the guest stored in a saved state, if any. */

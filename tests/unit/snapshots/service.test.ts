@@ -101,7 +101,7 @@ test('live snapshot of a running guest, restore resumes it; offline snapshot, cl
     hv.control(demo.id, 'power-off');
     await waitFor(hv, demo.id, 'stopped');
     // Clone the offline snapshot (full) into the library.
-    const clone = svc.clone(demo.id, 'offline', 'Demo clone', false);
+    const clone = await svc.clone(demo.id, 'offline', 'Demo clone', false);
     assert.equal(clone.name, 'Demo clone');
     assert.ok(hv.list().some((v) => v.id === clone.id));
     // Delete both snapshots: the VM still boots.

@@ -164,7 +164,7 @@ test('rename and describe; names and bad keys', () => {
   }
 });
 
-test('full and linked clones from a snapshot and from the current state', () => {
+test('full and linked clones from a snapshot and from the current state', async () => {
   const root = tmp();
   const folder = join(root, 'vm');
   try {
@@ -185,7 +185,7 @@ test('full and linked clones from a snapshot and from the current state', () => 
     checkVmFolder(linked, new Map([['current', atOne]]));
     // A snapshot with a linked clone cannot be deleted (the clone reads through its layer).
     assert.throws(() => s.delete('one'), /linked clones/);
-    const cur = s.clone(null, 'From current');
+    const cur = await s.cloneInBackground(null, 'From current');
     checkVmFolder(cur, new Map([['current', model]]));
     // A linked clone of the current state takes a snapshot to back onto.
     const lc = s.clone(null, 'Linked current', { linked: true });
