@@ -367,3 +367,26 @@ test('delete in the background: yields to the event loop with progress, refuses 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a stale lock of a dead process is taken over; a damaged journal is reported, and the VM still reads', () => {
+  const root = tmp();
+  const folder = join(root, 'vm');
+  try {
+    makeVm(folder);
+    const s = new VmSnapshots(folder);
+    // A lock left by a process that no longer exists.
+    writeFileSync(join(folder, '.snapshot.lock'), '999999999');
+    s.take('one');
+    assert.ok(!existsSync(join(folder, '.snapshot.lock')));
+    // A lock held by a live process (this test's parent) is respected.
+    writeFileSync(join(folder, '.snapshot.lock'), String(process.ppid));
+    assert.throws(() => s.take('two'), /another snapshot operation is running \(process \d+\)/);
+    assert.equal(s.tree().nodes.length, 1, 'the tree still reads meanwhile');
+    rmSync(join(folder, '.snapshot.lock'));
+    writeFileSync(join(folder, JOURNAL_FILE), '{"op": "take", "sn');
+    assert.throws(() => s.take('two'), /snapshot-journal\.json: the operation journal is unreadable/);
+    assert.equal(readVmFile(join(folder, 'vm.json')).snapshots.length, 1);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
