@@ -139,6 +139,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root PS1='boxwood# '
+if grep -q boxwood.ata /proc/cmdline; then
+  for m in $(cat /etc/ata-modules); do insmod /lib/modules/$m.ko; done
+  i=0; while [ ! -b /dev/sda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+fi
 echo "BOXWOOD-INIT-OK"
 if grep -q boxwood.bench /proc/cmdline; then
   echo "BENCH-LOOP-START"
@@ -156,9 +160,46 @@ while true; do
 done
 `;
 
-function buildInitramfs(busyboxDir: string, out: string): void {
+/** The module's own `depends=` list, read from its .modinfo strings (no kmod needed on the host). */
+function moduleDepends(ko: Buffer): string[] {
+  const at = ko.indexOf('\0depends=');
+  if (at < 0) return [];
+  const end = ko.indexOf(0, at + 1);
+  const list = ko.subarray(at + 9, end).toString('latin1');
+  return list ? list.split(',').map((n) => n.replace(/-/g, '_')) : [];
+}
+
+/**
+ * Debian builds the disk drivers as modules; `boxwood.ata` on the command line makes /init load
+ * ata_piix and sd_mod (with what they depend on, in order) so a guest can use /dev/sda.
+ */
+function ataModules(kernelDir: string): { name: string; data: Buffer }[] {
+  const root = join(kernelDir, 'lib', 'modules');
+  const files = new Map<string, string>();
+  const walk = (dir: string): void => {
+    for (const f of readdirSync(dir, { withFileTypes: true })) {
+      if (f.isDirectory()) walk(join(dir, f.name));
+      else if (f.name.endsWith('.ko')) files.set(f.name.slice(0, -3).replace(/-/g, '_'), join(dir, f.name));
+    }
+  };
+  walk(root);
+  const ordered: { name: string; data: Buffer }[] = [];
+  const visit = (name: string): void => {
+    if (ordered.some((m) => m.name === name)) return;
+    const path = files.get(name);
+    if (!path) throw new Error(`guests: kernel module ${name} not found under ${root}`);
+    const data = readFileSync(path);
+    for (const dep of moduleDepends(data)) visit(dep);
+    ordered.push({ name, data });
+  };
+  // sd_mod's integrity support wants the CRC implementations its helpers only name at run time.
+  for (const m of ['crct10dif_generic', 'crc64_rocksoft_generic', 'ata_piix', 'sd_mod']) visit(m);
+  return ordered;
+}
+
+function buildInitramfs(busyboxDir: string, out: string, modules: { name: string; data: Buffer }[] = []): void {
   const busybox = readFileSync(join(busyboxDir, 'bin', 'busybox'));
-  const dirs = ['bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'etc', 'sbin', 'usr', 'usr/bin', 'usr/sbin'];
+  const dirs = ['bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'etc', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'lib', 'lib/modules'];
   const entries: CpioEntry[] = [
     ...dirs.map((d) => ({ name: d, mode: 0o040755 })),
     { name: 'dev/console', mode: 0o020600, rdevMajor: 5, rdevMinor: 1 },
@@ -169,6 +210,8 @@ function buildInitramfs(busyboxDir: string, out: string): void {
     { name: 'bin/sh', mode: 0o120777, data: Buffer.from('busybox') },
     { name: 'init', mode: 0o100755, data: Buffer.from(INIT_SCRIPT) },
     { name: 'etc/profile', mode: 0o100644, data: Buffer.from("export PS1='boxwood# '\n") },
+    { name: 'etc/ata-modules', mode: 0o100644, data: Buffer.from(modules.map((m) => m.name).join('\n') + '\n') },
+    ...modules.map((m) => ({ name: `lib/modules/${m.name}.ko`, mode: 0o100644, data: m.data })),
   ];
   writeFileSync(out, gzipSync(cpioNewc(entries), { level: 9 }));
 }
@@ -299,7 +342,7 @@ for (const arch of arches) {
   if (!vmlinuz) throw new Error(`guests: ${kernelPkg} has no /boot/vmlinuz-*`);
   const kernelName = arch === 'i386' ? 'vmlinuz-686' : 'vmlinuz-amd64';
   copyFileSync(join(kdir, 'boot', vmlinuz), join(out, kernelName));
-  buildInitramfs(bbdir, join(out, 'initramfs.cpio.gz'));
+  buildInitramfs(bbdir, join(out, 'initramfs.cpio.gz'), ataModules(kdir));
   console.log(`guests[${arch}]: kernel ${vmlinuz}, initramfs built`);
   const artifacts: Record<string, string> = {};
   artifacts[kernelName] = sha256(join(out, kernelName));
