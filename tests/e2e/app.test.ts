@@ -4,13 +4,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, openWebTwin, type WebTwin } from './support/web-twin';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join('test-results', 'e2e');
 const hasChromium = existsSync(CHROMIUM);
 // An ISO maker: xorriso (what .ci/run installs) or genisoimage.
@@ -27,11 +27,9 @@ const skip = !hasChromium
     : false;
 
 let dir = '';
+let twin: WebTwin | null = null;
 let server: ChildProcess | null = null;
-let url = '';
-let context: BrowserContext | null = null;
 let page: Page;
-let serverLog = '';
 
 async function shot(name: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
@@ -80,51 +78,12 @@ before(async () => {
   // A VM folder whose vm.json is truncated: it must show as an error, the rest usable.
   mkdirSync(join(lib, 'Broken VM'), { recursive: true });
   writeFileSync(join(lib, 'Broken VM', 'vm.json'), '{"formatVersion": 1, "uuid": "0b');
-  server = spawn(process.execPath, ['bin/boxwood.mjs', 'serve', '--port', '0'], {
-    env: { ...process.env, BOXWOOD_LIBRARY: lib, BOXWOOD_CONFIG_DIR: join(dir, 'config') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stderr!.on('data', (d) => (serverLog += d));
-  url = await new Promise<string>((ok, fail) => {
-    const t = setTimeout(() => fail(new Error(`the web twin did not print its URL: ${serverLog}`)), 180_000);
-    let out = '';
-    server!.stdout!.on('data', (d) => {
-      out += d;
-      const m = /Boxwood web UI: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        ok(m[1]);
-      }
-    });
-    server!.on('exit', (code) => fail(new Error(`boxwood serve exited with ${code}: ${serverLog}`)));
-  });
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-    viewport: { width: 1280, height: 900 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(45_000);
-  await page.goto(url);
-  await page.getByRole('listbox', { name: 'VM library' }).waitFor();
+  twin = await openWebTwin({ dir, library: lib, viewport: { width: 1280, height: 900 }, timeoutMs: 45_000 });
+  ({ server, page } = twin);
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((ok) => {
-      const t = setTimeout(() => {
-        server?.kill('SIGKILL');
-        ok(null);
-      }, 5000);
-      server!.on('exit', () => {
-        clearTimeout(t);
-        ok(null);
-      });
-    });
-  }
+  await twin?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

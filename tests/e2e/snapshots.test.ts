@@ -5,21 +5,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, openWebTwin, type WebTwin } from './support/web-twin';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join('test-results', 'e2e');
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
 
 let dir = '';
-let server: ChildProcess | null = null;
-let context: BrowserContext | null = null;
+let twin: WebTwin | null = null;
 let page: Page;
-let serverLog = '';
 
 async function shot(name: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
@@ -37,51 +34,12 @@ function vmJson(): { snapshots: { name: string; uuid: string; live: boolean }[];
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'boxwood-e2e-snap-'));
-  server = spawn(process.execPath, ['bin/boxwood.mjs', 'serve', '--port', '0'], {
-    env: { ...process.env, BOXWOOD_LIBRARY: join(dir, 'library'), BOXWOOD_CONFIG_DIR: join(dir, 'config') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stderr!.on('data', (d) => (serverLog += d));
-  const url = await new Promise<string>((ok, fail) => {
-    const t = setTimeout(() => fail(new Error(`the web twin did not print its URL: ${serverLog}`)), 180_000);
-    let out = '';
-    server!.stdout!.on('data', (d) => {
-      out += d;
-      const m = /Boxwood web UI: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        ok(m[1]);
-      }
-    });
-    server!.on('exit', (code) => fail(new Error(`boxwood serve exited with ${code}: ${serverLog}`)));
-  });
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-    viewport: { width: 1280, height: 1000 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(60_000);
-  await page.goto(url);
-  await page.getByRole('listbox', { name: 'VM library' }).waitFor();
+  twin = await openWebTwin({ dir, library: join(dir, 'library'), viewport: { width: 1280, height: 1000 }, timeoutMs: 60_000 });
+  page = twin.page;
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((ok) => {
-      const t = setTimeout(() => {
-        server?.kill('SIGKILL');
-        ok(null);
-      }, 5000);
-      server!.on('exit', () => {
-        clearTimeout(t);
-        ok(null);
-      });
-    });
-  }
+  await twin?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
