@@ -7,6 +7,7 @@
 import type { CpuHost } from './cpu-host';
 import type { FpuHost, FpuMemoryOperand, FpuUnit } from './fpu-host';
 import { Fpu } from './fpu';
+import { CodeCache, type DecodedBlock } from './code-cache';
 import { PAGE_RAM, type PhysicalMemory } from '../machine/memory';
 import type { IoBus } from '../machine/io-bus';
 import {
@@ -208,6 +209,12 @@ export class Cpu {
   fetchHi = 0;
   fetchDelta = 0;
 
+  /**
+   * Decoded-instruction cache (null: interpret every instruction, as the differential tests of
+   * the cache itself do). See code-cache.ts.
+   */
+  codeCache: CodeCache | null;
+
   /** Accesses to descriptor tables and the TSS are supervisor accesses whatever the CPL. */
   supervisorAccess = false;
 
@@ -239,6 +246,7 @@ export class Cpu {
     this.mem = host.mem;
     this.io = host.io;
     this.fpu = new Fpu(this.makeFpuHost());
+    this.codeCache = new CodeCache(this.mem, () => this.instructionsRetired);
     this.reset();
   }
 
@@ -280,6 +288,8 @@ export class Cpu {
     this.updateMode();
     this.flushTlb(true);
     this.fpu.reset();
+    // Whoever resets may also rewrite memory behind the buses' backs (test harnesses do).
+    this.codeCache?.flush();
     this.eventCheck = true;
   }
 
@@ -316,6 +326,27 @@ export class Cpu {
     // devices (PIT, PM timer, RDTSC) read the clock in the middle of a batch.
     const end = this.instructionsRetired + limit;
     while (this.instructionsRetired < end) {
+      if (this.codeCache !== null && !(this.flags & TF)) {
+        // Decoded path: EIP inside the fetch window (a RAM/ROM page within the CS limit), so
+        // EIP + fetchDelta is the physical address the block is keyed by.
+        if (this.eip >= this.fetchHi || this.eip < this.fetchLo) {
+          // A fault here is the first code fetch's fault, with the instruction's state recorded.
+          this.startEip = this.eip;
+          this.startEsp = regs[ESP];
+          this.mapFetch();
+        }
+        const e = this.eip;
+        if (e < this.fetchHi && e >= this.fetchLo) {
+          const phys = e + this.fetchDelta;
+          const block =
+            this.codeCache.lookup(phys, this.code32) ?? this.codeCache.decode(phys, phys + this.fetchHi - e, this.code32);
+          if (block !== null && e + block.bytes <= this.fetchHi) {
+            this.runBlock(block, end);
+            if (this.eventCheck || this.halted) return;
+            continue;
+          }
+        }
+      }
       this.startEip = this.eip;
       this.startEsp = regs[ESP];
       const tf = this.flags & TF;
@@ -329,6 +360,30 @@ export class Cpu {
         else this.singleStepTrap();
       }
       if (this.eventCheck || this.halted) return;
+    }
+  }
+
+  /**
+   * Runs a decoded block from its start (EIP = its first byte) until it ends, the budget runs out,
+   * an event is pending, TF gets set, or a write into its page invalidates it.
+   */
+  private runBlock(block: DecodedBlock, end: number): void {
+    const regs = this.regs;
+    const ops = block.ops;
+    const lens = block.lens;
+    const n = ops.length;
+    // Only the interpreter (GENERIC, always a block's last op) can halt, set TF or change the code
+    // size: the loop need not look at those between decoded instructions.
+    const ip16 = !this.code32;
+    for (let i = 0; i < n; i++) {
+      const e = this.eip;
+      this.startEip = e;
+      this.startEsp = regs[ESP];
+      this.eip = e + lens[i];
+      ops[i](this);
+      // 16-bit code has a 16-bit IP: an instruction ending at offset FFFF continues at 0000.
+      if (ip16 && this.eip > 0xffff) this.eip &= 0xffff;
+      if (++this.instructionsRetired >= end || this.eventCheck || !block.valid) return;
     }
   }
 
@@ -1150,6 +1205,17 @@ export class Cpu {
   lengthCap = 0;
 
   private fetchSlow(): number {
+    const p = this.mapFetch();
+    this.eip++;
+    return this.mem.read8(p);
+  }
+
+  /**
+   * Checks and translates the code byte at CS:EIP (EIP normalised to unsigned), sets the fetch
+   * window when that is a RAM/ROM page, and returns the byte's physical address. Faults (#GP on the
+   * CS limit or the 15-byte limit, #PF) are those of fetching that byte.
+   */
+  private mapFetch(): number {
     const off = this.eip >>> 0;
     const limit = this.segLimit[CS];
     if (off > limit) this.gp(0);
@@ -1157,7 +1223,7 @@ export class Cpu {
     const lin = (this.segBase[CS] + off) | 0;
     const p = this.translate(lin, 0);
     const mem = this.mem;
-    this.eip = off + 1;
+    this.eip = off;
     if (mem.pageKind[p >>> 12] <= 1 && p < mem.ram.length) {
       const pageStart = off - (lin & 0xfff);
       this.fetchLo = Math.max(pageStart, 0);
@@ -1165,7 +1231,7 @@ export class Cpu {
       this.fetchDelta = ((p & ~0xfff) >>> 0) - pageStart;
       if (this.lengthCap !== 0 && this.fetchHi > this.lengthCap) this.fetchHi = this.lengthCap;
     } else this.fetchHi = 0;
-    return mem.read8(p);
+    return p;
   }
 
   fetch16(): number {

@@ -1982,4 +1982,4 @@ function group15(c: Cpu): void {
   else c.fpu.fxrstor(operand);
 }
 
-export { rmRead, rmWrite, opSize, jumpNear };
+export { rmRead, rmWrite, opSize, jumpNear, alu32, incDec, incDec32, logicFlags, shift, shift32, imulTrunc };

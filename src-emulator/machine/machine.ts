@@ -888,7 +888,7 @@ export class Machine {
       throw new Error(`machine state: RAM size ${state.ram?.length} does not match this machine's ${this.mem.ram.length}`);
     }
     this.freezeClock();
-    this.mem.ram.set(state.ram);
+    this.mem.restore(state.ram);
     const section = (what: string, load: () => void) => {
       try {
         load();

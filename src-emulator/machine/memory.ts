@@ -207,5 +207,18 @@ export class PhysicalMemory {
   /** Writes into ROM pages too: how firmware images are loaded. */
   loadRom(addr: number, data: Uint8Array): void {
     this.ram.set(data, addr);
+    this.codeWritten(addr, data.length);
+  }
+
+  /** Replaces all of RAM (a saved state being loaded). */
+  restore(data: Uint8Array): void {
+    if (data.length !== this.ram.length) throw new Error(`memory: ${data.length} bytes do not fit ${this.ram.length} bytes of RAM`);
+    this.ram.set(data);
+    this.codeWritten(0, data.length);
+  }
+
+  private codeWritten(addr: number, length: number): void {
+    if (length <= 0) return;
+    for (let p = addr >>> PAGE_SHIFT, last = (addr + length - 1) >>> PAGE_SHIFT; p <= last; p++) if (this.codePages[p]) this.onCodeWrite(p);
   }
 }

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { CHROMIUM, openWebTwin, type WebTwin } from './support/web-twin';
+import { CHROMIUM, openWebTwin, vmLogTail, type WebTwin } from './support/web-twin';
 
 const SHOTS = join('test-results', 'e2e');
 const hasChromium = existsSync(CHROMIUM);
@@ -62,6 +62,19 @@ async function vmId(name: string): Promise<string> {
   const id = await vmCard(name).getAttribute('data-vm-id');
   assert.ok(id);
   return id;
+}
+
+/**
+ * Waits for a VM to reach `wanted`; on a timeout the failure carries what the card shows and the
+ * VM's newest log, so a CI failure says why the machine did not get there.
+ */
+async function waitForState(name: string, wanted: string, timeout = 60_000): Promise<void> {
+  try {
+    await state(name).and(page.locator(`[data-state="${wanted}"]`)).waitFor({ timeout });
+  } catch (err) {
+    const now = await state(name).getAttribute('data-state').catch(() => '?');
+    throw new Error(`'${name}' did not become ${wanted} within ${timeout / 1000} s (it is ${now})\n${vmLogTail(join(dir, 'library'), name)}\nserver: ${twin?.serverLog().slice(-2000)}\n${(err as Error).message}`);
+  }
 }
 
 /** The guest process of a VM, found by the argument the hypervisor gives it. */
@@ -249,18 +262,19 @@ test(
       { timeout: 60_000 },
     );
     await consoleShows('[graphics mode 13h drawn]');
-    // the picture: colour bands around a black box with a white frame
-    // (a string, so the test runner's transpiler adds no helpers the page lacks)
+    // the picture: colour bands around a black box with a white frame. A function, not a
+    // string: a string predicate is eval'd in the page, which the UI's CSP rightly forbids.
     await page.waitForFunction(
-      `(() => {
-      const c = document.querySelector('[role="application"] canvas');
-      if (!c || c.width !== 320 || c.height !== 200) return false;
-      const ctx = c.getContext('2d');
-      const centre = ctx.getImageData(160, 100, 1, 1).data;
-      const frame = ctx.getImageData(160, 60, 1, 1).data;
-      const band = ctx.getImageData(10, 190, 1, 1).data;
-      return centre[0] + centre[1] + centre[2] === 0 && frame[0] > 200 && frame[1] > 200 && band[0] + band[1] + band[2] > 0;
-    })()`,
+      () => {
+        const c = document.querySelector<HTMLCanvasElement>('[role="application"] canvas');
+        if (!c || c.width !== 320 || c.height !== 200) return false;
+        const ctx = c.getContext('2d');
+        if (!ctx) return false;
+        const centre = ctx.getImageData(160, 100, 1, 1).data;
+        const frame = ctx.getImageData(160, 60, 1, 1).data;
+        const band = ctx.getImageData(10, 190, 1, 1).data;
+        return centre[0] + centre[1] + centre[2] === 0 && frame[0] > 200 && frame[1] > 200 && band[0] + band[1] + band[2] > 0;
+      },
       null,
       { timeout: 60_000 },
     );
@@ -272,10 +286,10 @@ test(
     await page.keyboard.press('ControlRight');
 
     await page.getByRole('button', { name: 'Pause' }).click();
-    await state('Boxwood Demo').and(page.locator('[data-state="paused"]')).waitFor();
+    await waitForState('Boxwood Demo', 'paused');
     await shot('09-paused');
     await page.getByRole('button', { name: 'Resume' }).click();
-    await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor();
+    await waitForState('Boxwood Demo', 'running');
 
     // save the state, then carry on from it: what was typed is still on the screen
     await page.getByRole('application', { name: /Screen of Boxwood Demo/ }).click();
@@ -285,10 +299,10 @@ test(
     });
     await page.keyboard.press('ControlRight');
     await page.getByRole('button', { name: 'Save state' }).click();
-    await state('Boxwood Demo').and(page.locator('[data-state="saved"]')).waitFor({ timeout: 60_000 });
+    await waitForState('Boxwood Demo', 'saved', 60_000);
     await shot('10-saved');
     await page.getByRole('button', { name: 'Start (restore saved state)' }).click();
-    await state('Boxwood Demo').and(page.locator('[data-state="running"]')).waitFor({ timeout: 60_000 });
+    await waitForState('Boxwood Demo', 'running', 60_000);
     await page.waitForFunction(() => /> kept/.test(document.querySelector('[data-testid="screen-text"]')?.textContent ?? ''), null, {
       timeout: 60_000,
     });
@@ -301,7 +315,7 @@ test('isolation: killing one guest process aborts that VM with its log; another 
     if ((await state(name).getAttribute('data-state')) !== 'running') {
       await select(name);
       await page.getByRole('button', { name: 'Start' }).click();
-      await state(name).and(page.locator('[data-state="running"]')).waitFor({ timeout: 150_000 });
+      await waitForState(name, 'running', 150_000);
     }
   }
   const demoId = await vmId('Boxwood Demo');
@@ -310,7 +324,7 @@ test('isolation: killing one guest process aborts that VM with its log; another 
   const otherPid = guestPid(await vmId('Wizard VM'));
   assert.ok(otherPid && otherPid !== pid);
   process.kill(pid, 'SIGKILL');
-  await state('Boxwood Demo').and(page.locator('[data-state="aborted"]')).waitFor({ timeout: 60_000 });
+  await waitForState('Boxwood Demo', 'aborted', 60_000);
   await select('Boxwood Demo');
   const notice = page.getByTestId('aborted-notice');
   await notice.waitFor();
@@ -327,7 +341,7 @@ test('isolation: killing one guest process aborts that VM with its log; another 
 test('power off', { skip, timeout: 60_000 }, async () => {
   await select('Wizard VM');
   await page.getByRole('button', { name: 'Power off' }).click();
-  await state('Wizard VM').and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 60_000 });
+  await waitForState('Wizard VM', 'stopped', 60_000);
   await page.getByTestId('vm-off').waitFor();
   assert.equal(guestPid(await vmId('Wizard VM')), null);
   await page.getByRole('button', { name: 'Log…' }).click();

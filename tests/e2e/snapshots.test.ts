@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { CHROMIUM, openWebTwin, type WebTwin } from './support/web-twin';
+import { CHROMIUM, openWebTwin, vmLogTail, type WebTwin } from './support/web-twin';
 
 const SHOTS = join('test-results', 'e2e');
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
@@ -40,7 +40,7 @@ before(async () => {
 
 after(async () => {
   await twin?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
 });
 
 async function takeSnapshot(name: string): Promise<void> {
@@ -48,7 +48,12 @@ async function takeSnapshot(name: string): Promise<void> {
   const dialog = page.getByRole('dialog', { name: /Take a snapshot/ });
   await dialog.getByTestId('snapshot-name').fill(name);
   await dialog.getByTestId('snapshot-take-go').click();
-  await row(name).waitFor({ timeout: 150_000 });
+  try {
+    await row(name).waitFor({ timeout: 150_000 });
+  } catch (err) {
+    const error = await page.getByRole('alert').allInnerTexts().then((t) => t.join(' | ') || '(no error notice)');
+    throw new Error(`snapshot '${name}' did not appear: ${error}\n${vmLogTail(join(dir, 'library'), 'Boxwood Demo')}\nserver: ${twin?.serverLog().slice(-2000)}\n${(err as Error).message}`);
+  }
 }
 
 /** Restores through the tree; `asks`: the confirmation must appear (the current state has changes). */

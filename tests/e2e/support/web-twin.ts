@@ -3,6 +3,7 @@
  * Chromium through Playwright, as every end-to-end test does; `close` tears both down.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
@@ -69,4 +70,13 @@ export async function openWebTwin(opts: { dir: string; library: string; viewport
       });
     },
   };
+}
+
+/** The end of a VM's newest log (its folder is named after it): what a failing test shows. */
+export function vmLogTail(library: string, name: string, lines = 40): string {
+  const logs = join(library, name, 'logs');
+  if (!existsSync(logs)) return `(no log folder ${logs})`;
+  const newest = readdirSync(logs).filter((f) => f.endsWith('.log')).sort().pop();
+  if (!newest) return '(no VM log yet)';
+  return `${newest}:\n${readFileSync(join(logs, newest), 'utf8').split('\n').slice(-lines).join('\n')}`;
 }
