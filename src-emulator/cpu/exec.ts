@@ -1436,7 +1436,8 @@ function execOp(c: Cpu, op: number): void {
     }
     case 0xc2: case 0xc3: {
       const imm = op === 0xc2 ? c.fetch16() : 0;
-      const target = c.pop();
+      // pop32 gives a signed int32: compare with the limit unsigned.
+      const target = c.pop() >>> 0;
       if (target > c.segLimit[CS]) c.gp(0);
       c.eip = target;
       if (imm) c.adjustEsp(imm);

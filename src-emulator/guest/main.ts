@@ -51,9 +51,15 @@ let frameTimer: ReturnType<typeof setInterval> | null = null;
 
 const parentPort = (process as unknown as { parentPort?: ParentPortLike }).parentPort;
 
+/** Control messages handed to process.send whose write has not completed yet. */
+let controlInFlight = 0;
+
 function sendControl(m: GuestToHost): void {
   if (parentPort) parentPort.postMessage(m);
-  else if (process.send) process.send(m);
+  else if (process.send) {
+    controlInFlight++;
+    process.send(m, undefined, undefined, () => controlInFlight--);
+  }
 }
 
 /** A chatty guest (an unhandled port in a loop) must not fill the disk: the log is capped. */
@@ -187,9 +193,22 @@ function resolveConfig(config: MachineConfig, vmDir: string): MachineConfig {
 
 function exitSoon(code: number): void {
   if (frameTimer) clearInterval(frameTimer);
-  // Let the last control message and log lines flush before the process goes.
-  setTimeout(() => process.exit(code), 50);
+  exitCode = Math.max(exitCode, code);
+  if (exiting) return;
+  exiting = true;
+  // process.exit drops IPC messages still queued in this process: a 'saved' lost that way turns a
+  // good save into an abort. Wait until the last control message is written (at most 5 s), and
+  // let log lines flush.
+  const started = Date.now();
+  const tryExit = () => {
+    if (controlInFlight > 0 && Date.now() - started < 5000) setTimeout(tryExit, 20);
+    else process.exit(exitCode);
+  };
+  setTimeout(tryExit, 50);
 }
+let exiting = false;
+/** A failure reported after a clean exit was scheduled still makes the exit code non-zero. */
+let exitCode = 0;
 
 async function boot(vmId: string, vmDir: string, config: MachineConfig, restorePath?: string): Promise<void> {
   if (machine || booting) {

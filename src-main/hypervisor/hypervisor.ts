@@ -35,6 +35,8 @@ interface Runtime {
   bootTimer: ReturnType<typeof setTimeout> | null;
   /** The guest reported its state safely on disk. */
   savedOk: boolean;
+  /** Where the save in progress writes the machine state. */
+  savePath?: string | null;
   /** The saved state the next boot restores. */
   restorePath?: string | null;
   /** The hypervisor killed the process at the end of a power off. */
@@ -318,7 +320,10 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     rt.savedOk = false;
     mkdirSync(join(e.folder, 'snapshots'), { recursive: true });
     this.logLine(rt, 'saving the machine state');
-    guest.send({ type: 'save', path: savedStatePath(e.folder) });
+    // A leftover from an earlier save must not pass for this one (see onGuestExit).
+    rt.savePath = savedStatePath(e.folder);
+    rmSync(rt.savePath, { force: true });
+    guest.send({ type: 'save', path: rt.savePath });
     setTimeout(() => {
       if (rt.guest === guest && !rt.savedOk) {
         rt.lastError = 'saving the machine state did not finish within 60 s';
@@ -406,6 +411,12 @@ export class Hypervisor extends EventEmitter<{ changed: [] }> {
     if (rt.bootTimer) clearTimeout(rt.bootTimer);
     rt.guest = null;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    // The state file is written atomically before the guest exits 0, so it is proof of the save
+    // even if the 'saved' message itself was lost with the process.
+    if (!rt.savedOk && code === 0 && rt.lifecycle.state === 'saving' && !rt.lastError && rt.savePath && existsSync(rt.savePath)) {
+      this.logLine(rt, 'machine state file present although the guest did not report it');
+      rt.savedOk = true;
+    }
     if (rt.savedOk && code === 0) {
       this.logLine(rt, `guest process ${how}`);
       this.rest(id, rt, 'saved');

@@ -40,7 +40,7 @@ before(async () => {
 
 after(async () => {
   await twin?.close();
-  if (dir && !process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+  if (dir && !process.env.BOXWOOD_KEEP_E2E) rmSync(dir, { recursive: true, force: true });
 });
 
 async function takeSnapshot(name: string): Promise<void> {

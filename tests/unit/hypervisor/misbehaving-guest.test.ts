@@ -66,3 +66,46 @@ for (const [kind, source] of Object.entries(GUESTS)) {
     }
   });
 }
+
+/**
+ * A save whose 'saved' message is lost (the process went before its IPC queue drained): the state
+ * file, written atomically before the exit, is what counts. Without the file, it is an abort.
+ */
+const SAVERS = {
+  // writes the state file, then exits 0 without a word
+  mute: `process.on('message', (m) => { if (m.type === 'boot') process.send({ type: 'booted', restored: false }); if (m.type === 'save') { require('fs').writeFileSync(m.path, 'state'); process.exit(0); } }); process.send({ type: 'ready', pid: process.pid }); setInterval(() => {}, 1000);`,
+  // exits 0 on save without writing anything
+  empty: `process.on('message', (m) => { if (m.type === 'boot') process.send({ type: 'booted', restored: false }); if (m.type === 'save') process.exit(0); }); process.send({ type: 'ready', pid: process.pid }); setInterval(() => {}, 1000);`,
+};
+
+for (const [kind, source] of Object.entries(SAVERS)) {
+  test(`a ${kind} save: ${kind === 'mute' ? 'saved, from the state file' : 'aborted, as nothing was saved'}`, { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), `boxwood-save-${kind}-`));
+    const entry = join(dir, 'guest.cjs');
+    writeFileSync(entry, source);
+    const hv = new Hypervisor({
+      libraryRoot: join(dir, 'lib'),
+      prefs: new JsonPrefsStore(join(dir, 'cfg')),
+      spawner: new NodeGuestSpawner(entry),
+      createImage: () => {},
+      shell: 'web',
+    });
+    hv.init();
+    try {
+      const vm = await hv.createVm({ name: kind, osType: 'other', memoryMiB: 4, cpus: 1, vramMiB: 1, disk: { kind: 'none' } });
+      hv.control(vm.id, 'start');
+      await waitFor(hv, vm.id, 'running');
+      hv.control(vm.id, 'save-state');
+      if (kind === 'mute') {
+        await waitFor(hv, vm.id, 'saved');
+        assert.match(hv.readLog(vm.id), /state file present although the guest did not report it/);
+      } else {
+        await waitFor(hv, vm.id, 'aborted');
+        assert.match(hv.summary(vm.id).lastError ?? '', /saving the machine state failed/);
+      }
+    } finally {
+      hv.shutdown();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
