@@ -372,17 +372,17 @@ export class Cpu {
     const ops = block.ops;
     const lens = block.lens;
     const n = ops.length;
-    // Only the interpreter (GENERIC, always a block's last op) can halt, set TF or change the code
-    // size: the loop need not look at those between decoded instructions.
-    const ip16 = !this.code32;
+    // Only the interpreter (GENERIC, always a block's last op) can halt or set TF: the loop need
+    // not look at those between decoded instructions.
     for (let i = 0; i < n; i++) {
       const e = this.eip;
       this.startEip = e;
       this.startEsp = regs[ESP];
       this.eip = e + lens[i];
       ops[i](this);
-      // 16-bit code has a 16-bit IP: an instruction ending at offset FFFF continues at 0000.
-      if (ip16 && this.eip > 0xffff) this.eip &= 0xffff;
+      // 16-bit code has a 16-bit IP: an instruction ending at offset FFFF continues at 0000. (The
+      // code size is read afresh: the interpreter's far jumps change it.)
+      if (this.eip > 0xffff && !this.code32) this.eip &= 0xffff;
       if (++this.instructionsRetired >= end || this.eventCheck || !block.valid) return;
     }
   }

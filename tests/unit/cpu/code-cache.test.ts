@@ -330,3 +330,29 @@ test('a block decoded under a large CS limit faults at the right instruction und
   assert.equal(exceptionLog(m).vector, 13);
   assert.equal(exceptionLog(m).eip, startInc + 2);
 });
+
+test('a far jump from 16-bit code to a 32-bit offset above 64 KiB is not wrapped like a 16-bit IP', () => {
+  for (const decoded of [true, false]) {
+    const m = makeMachine();
+    if (!decoded) m.cpu.codeCache = null;
+    // Linux's setup code enters protected mode this way (66 EA with a 32-bit offset).
+    const boot = assemble(`bits 16
+org 0x7c00
+ cli
+ lgdt [gdtr]
+ mov eax, cr0
+ or al, 1
+ mov cr0, eax
+ jmp dword 0x08:0x20000
+align 8
+gdt: dq 0, 0x00cf9a000000ffff, 0x00cf92000000ffff
+gdtr: dw 23
+ dd gdt
+`);
+    loadReal(m, boot);
+    m.mem.writeBytes(0x20000, assemble('bits 32\nmov eax, 0x1234\nhlt\n'));
+    runToHalt(m.cpu, 1000);
+    assert.equal(m.cpu.getReg32(0), 0x1234, decoded ? 'with the cache' : 'interpreter');
+    assert.equal(m.cpu.eip >>> 0, 0x20006);
+  }
+});
