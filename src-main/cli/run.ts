@@ -40,6 +40,8 @@ export const USAGE = `usage: boxwood run [options]
   --screen-text FILE        write the final text screen to FILE
   --screenshot FILE.png     write the final screen to a PNG
   --deterministic           time from instruction counts: the same inputs give the same run
+  --interpret               run without the CPU's decoded-instruction cache (to compare speed
+                            or to rule the cache out when a guest misbehaves)
 `;
 
 class UsageError extends Error {}
@@ -62,6 +64,7 @@ export interface RunOptions {
   screenText?: string;
   screenshot?: string;
   deterministic: boolean;
+  interpret?: boolean;
 }
 
 const VALUE_FLAGS = [
@@ -95,6 +98,10 @@ export function parseRunArgs(args: string[]): RunOptions {
     }
     if (flag === '--deterministic') {
       o.deterministic = true;
+      continue;
+    }
+    if (flag === '--interpret') {
+      o.interpret = true;
       continue;
     }
     if (flag === '--help' || flag === '-h') throw new UsageError('');
@@ -271,6 +278,7 @@ export async function main(args: string[]): Promise<number> {
   let machine: Machine;
   try {
     machine = await Machine.create(config, { log: (s) => process.env.BOXWOOD_LOG && process.stderr.write(`[machine] ${s}\n`) });
+    if (o.interpret) machine.cpu.codeCache = null;
   } catch (e) {
     process.stderr.write(`boxwood run: ${(e as Error).message}\n`);
     return 2;
