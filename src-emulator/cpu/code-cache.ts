@@ -19,6 +19,7 @@ export class DecodedBlock {
   valid = true;
   constructor(
     readonly phys: number,
+    readonly code32: boolean,
     readonly ops: DecodedOp[],
     readonly lens: Uint8Array,
     /** Bytes covered by the decoded instructions; the block runs only if all of them are fetchable. */
@@ -30,6 +31,11 @@ export class DecodedBlock {
 const MAX_BLOCKS = 200_000;
 /** A page rewritten within this many instructions of being decoded counts as mixing code and data. */
 const CHURN_WINDOW = 100_000;
+
+const RECENT_SLOTS = 4096;
+function recentSlot(phys: number): number {
+  return (phys ^ (phys >>> 11)) & (RECENT_SLOTS - 1);
+}
 
 export class CodeCache {
   /** Blocks decoded with 16-bit and with 32-bit default operand size, by physical start address. */
@@ -52,8 +58,19 @@ export class CodeCache {
     mem.onCodeWrite = (page) => this.invalidatePage(page);
   }
 
+  /**
+   * A direct-mapped table in front of the maps: most lookups are loops coming round to the same
+   * few blocks. Entries are checked, never trusted (a dropped block is only marked invalid).
+   */
+  private readonly recent: (DecodedBlock | null)[] = new Array<DecodedBlock | null>(RECENT_SLOTS).fill(null);
+
   lookup(phys: number, code32: boolean): DecodedBlock | undefined {
-    return (code32 ? this.blocks32 : this.blocks16).get(phys);
+    const slot = recentSlot(phys);
+    const r = this.recent[slot];
+    if (r !== null && r.phys === phys && r.code32 === code32 && r.valid) return r;
+    const b = (code32 ? this.blocks32 : this.blocks16).get(phys);
+    if (b !== undefined) this.recent[slot] = b;
+    return b;
   }
 
   /**
@@ -70,7 +87,8 @@ export class CodeCache {
     }
     if (this.blocks16.size + this.blocks32.size >= MAX_BLOCKS) this.flush();
     const code = decodeBlock(this.mem.ram, phys, end, code32);
-    const block = new DecodedBlock(phys, code.ops, code.lens, code.bytes);
+    const block = new DecodedBlock(phys, code32, code.ops, code.lens, code.bytes);
+    this.recent[recentSlot(phys)] = block;
     (code32 ? this.blocks32 : this.blocks16).set(phys, block);
     let list = this.byPage.get(page);
     if (list === undefined) {
@@ -114,6 +132,7 @@ export class CodeCache {
     for (const page of this.byPage.keys()) this.mem.codePages[page] = 0;
     this.blocks16.clear();
     this.blocks32.clear();
+    this.recent.fill(null);
     this.byPage.clear();
     this.decodedAt.clear();
     this.churn.clear();

@@ -379,11 +379,24 @@ function decodeOne(rd: CodeReader, code32: boolean): Decoded | null {
     case 0xc1:
     case 0xd1:
     case 0xd3: {
-      if (!opSize32) return null;
       const { m, mem } = modrm();
       if (mem !== null) return null;
       const kind = (m >> 3) & 7;
       const r = m & 7;
+      if (!opSize32) {
+        // 16-bit register forms (XZ decompressors are full of them); count 0 changes nothing.
+        const at = r << 1;
+        if (op === 0xd3)
+          return straight((c) => {
+            const n = c.r8[4];
+            if (n & 0x1f) c.r16[at] = shift(c, kind, c.r16[at], n, 16);
+          });
+        const n = op === 0xd1 ? 1 : rd.u8();
+        if ((n & 0x1f) === 0) return straight(() => {});
+        return straight((c) => {
+          c.r16[at] = shift(c, kind, c.r16[at], n, 16);
+        });
+      }
       if (op === 0xd3) return straight((c) => shiftReg(c, kind, r, c.r8[4]));
       const n = op === 0xd1 ? 1 : rd.u8();
       return straight((c) => shiftReg(c, kind, r, n));
@@ -433,6 +446,15 @@ function decodeOne(rd: CodeReader, code32: boolean): Decoded | null {
       return branch(jmpOp(opSize32 ? rd.i32() : rd.s16(), opSize32));
     case 0xeb:
       return branch(jmpOp(rd.s8(), opSize32));
+    case 0xf6:
+    case 0xf7: {
+      if (op === 0xf7 && !opSize32) return null;
+      const { m, mem } = modrm();
+      const reg = (m >> 3) & 7;
+      // TEST, NOT and NEG; MUL/DIV and friends stay with the interpreter.
+      if (reg > 3) return null;
+      return straight(op === 0xf6 ? group3Byte(reg, m, mem, rd) : group3Dword(reg, m, mem, rd));
+    }
     case 0xff:
       return opSize32 ? group5(modrm()) : null;
     default:
@@ -651,6 +673,60 @@ function group1Ev({ m, mem }: { m: number; mem: MemOperand | null }, imm: number
   return (c) => {
     const lin = rmwLin(c, mem.seg, mem.off(c), 4);
     c.writeLin32(lin, alu32(c, aop, c.readLin32(lin), imm));
+  };
+}
+
+function group3Byte(reg: number, m: number, mem: MemOperand | null, rd: CodeReader): DecodedOp {
+  if (reg < 2) {
+    const imm = rd.u8();
+    if (mem === null) {
+      const e = R8[m & 7];
+      return (c) => logicFlags(c, c.r8[e] & imm, 8);
+    }
+    return (c) => logicFlags(c, c.read8(mem.seg, mem.off(c)) & imm, 8);
+  }
+  const neg = reg === 3;
+  if (mem === null) {
+    const e = R8[m & 7];
+    return neg
+      ? (c) => {
+          c.r8[e] = alu(c, 5, 0, c.r8[e], 8);
+        }
+      : (c) => {
+          c.r8[e] = ~c.r8[e];
+        };
+  }
+  return (c) => {
+    const lin = rmwLin(c, mem.seg, mem.off(c), 1);
+    const a = c.readLin8(lin);
+    c.writeLin8(lin, neg ? alu(c, 5, 0, a, 8) : ~a);
+  };
+}
+
+function group3Dword(reg: number, m: number, mem: MemOperand | null, rd: CodeReader): DecodedOp {
+  if (reg < 2) {
+    const imm = rd.i32();
+    if (mem === null) {
+      const e = m & 7;
+      return (c) => logicFlags(c, c.regs[e] & imm, 32);
+    }
+    return (c) => logicFlags(c, c.read32(mem.seg, mem.off(c)) & imm, 32);
+  }
+  const neg = reg === 3;
+  if (mem === null) {
+    const e = m & 7;
+    return neg
+      ? (c) => {
+          c.regs[e] = alu(c, 5, 0, c.regs[e], 32);
+        }
+      : (c) => {
+          c.regs[e] = ~c.regs[e];
+        };
+  }
+  return (c) => {
+    const lin = rmwLin(c, mem.seg, mem.off(c), 4);
+    const a = c.readLin32(lin);
+    c.writeLin32(lin, neg ? alu(c, 5, 0, a, 32) : ~a);
   };
 }
 

@@ -70,6 +70,13 @@ export async function run(): Promise<BenchRow[]> {
           '--append', cmdline, '--serial', 'stdio', '--until', 'BENCH-DD-END', '--timeout', '1200'], 1260),
     },
     {
+      // The same without the decoded-instruction cache: the ratio is what the cache buys.
+      name: 'boxwood-interpreter',
+      run: () =>
+        timeMarkers(process.execPath, [join(repoRoot, 'bin', 'boxwood.mjs'), 'run', '--interpret', '--memory', '256', '--kernel', kernel, '--initrd', initrd,
+          '--append', cmdline, '--serial', 'stdio', '--until', 'BENCH-DD-END', '--timeout', '1200'], 1260),
+    },
+    {
       name: 'v86',
       run: () => timeMarkers(process.execPath, [join(repoRoot, 'tests', 'bench', 'support', 'v86-runner.mjs'), kernel, initrd, cmdline, '256'], 600),
     },

@@ -44,7 +44,7 @@ function randomProgram(seed: number, bits: 16 | 32): string {
   const lines: string[] = [];
   const n = 60 + (r() % 60);
   for (let i = 0; i < n; i++) {
-    switch (r() % 24) {
+    switch (r() % 25) {
       case 0:
         lines.push(`${pick(ALU)} ${r32()}, ${r32()}`);
         break;
@@ -110,7 +110,17 @@ function randomProgram(seed: number, bits: 16 | 32): string {
         break;
       case 20:
         // interpreter-only forms in between: the block must end and resume correctly
-        lines.push(pick(['cld', 'stc', 'cmc', 'bswap eax', 'xchg eax, ebx', 'neg ecx', 'not edx', 'bsf eax, ecx', 'bt ebx, 5', 'sahf', 'lahf', 'cdq', 'cwde', 'nop']));
+        lines.push(pick(['cld', 'stc', 'cmc', 'bswap eax', 'xchg eax, ebx', 'bsf eax, ecx', 'bt ebx, 5', 'sahf', 'lahf', 'cdq', 'cwde', 'nop', 'mul ebx', 'imul ecx']));
+        break;
+      case 23:
+        lines.push(
+          pick([
+            `${pick(['neg', 'not'])} ${pick([r32(), pick(R8N), mem('dword'), mem('byte'), pick(['ax', 'bx'])])}`,
+            `test ${pick([r32(), mem('dword')])}, ${imm()}`,
+            `test ${pick([pick(R8N), mem('byte')])}, ${r() & 0xff}`,
+            `${pick(['shl', 'shr', 'sar', 'rol', 'ror', 'rcl', 'rcr'])} ${pick(['ax', 'bx', 'cx', 'dx'])}, ${pick(['1', 'cl', String(r() % 40)])}`,
+          ]),
+        );
         break;
       case 21:
         lines.push(`mov ${pick(['ax', 'bx', 'cx', 'dx'])}, ${pick([mem('word'), String(r() & 0xffff)])}`);
