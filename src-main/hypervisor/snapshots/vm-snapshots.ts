@@ -300,7 +300,11 @@ export class VmSnapshots {
     return done;
   }
 
-  /** Temporary files of atomic writes that a kill left behind. */
+  /**
+   * Temporary files of atomic writes that a kill left behind. Their names carry the writer's PID
+   * (`.NAME.PID.RANDOM.tmp`): a file whose writer still runs is a write in progress (a guest
+   * saving its state while the UI lists snapshots) and is left alone.
+   */
   private removeTemporaries(): void {
     for (const dir of [this.folder, join(this.folder, 'snapshots')]) {
       let names: string[] = [];
@@ -309,7 +313,12 @@ export class VmSnapshots {
       } catch {
         continue;
       }
-      for (const n of names) if (n.startsWith('.') && n.endsWith('.tmp')) rmSync(join(dir, n), { force: true });
+      for (const n of names) {
+        if (!n.startsWith('.') || !n.endsWith('.tmp')) continue;
+        const pid = Number(/\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n)?.[1] ?? NaN);
+        if (Number.isInteger(pid) && pid > 0 && alive(pid)) continue;
+        rmSync(join(dir, n), { force: true });
+      }
     }
   }
 

@@ -390,3 +390,26 @@ test('a stale lock of a dead process is taken over; a damaged journal is reporte
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("recovery removes temporaries of dead writers but not a live process's write in progress", () => {
+  const root = tmp();
+  const folder = join(root, 'vm');
+  try {
+    makeVm(folder);
+    const snaps = join(folder, 'snapshots');
+    // A guest process saving its state right now (this process stands in for it) ...
+    const live = `.saved.state.${process.pid}.0a1b2c3d.tmp`;
+    // ... and what a killed writer left (PID 2^22 + 1 is above Linux's pid_max default, so dead).
+    const dead = `.saved.state.${4194305}.deadbeef.tmp`;
+    const unnamed = '.vm.json.tmp';
+    for (const n of [live, dead]) writeFileSync(join(snaps, n), 'x');
+    writeFileSync(join(folder, unnamed), 'x');
+    new VmSnapshots(folder).recover();
+    const left = [...readdirSync(snaps), ...readdirSync(folder)];
+    assert.ok(left.includes(live), 'the write in progress is kept');
+    assert.ok(!left.includes(dead), 'the dead writer\'s file is removed');
+    assert.ok(!left.includes(unnamed), 'a temporary without a PID is removed');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
