@@ -126,6 +126,9 @@ export class Cpu {
   readonly segHi = new Uint32Array(8);
   readonly segR = new Uint8Array(8);
   readonly segW = new Uint8Array(8);
+  /** Derived: every offset 0..4G-1 is valid for reads / writes (flat segments), the fast case. */
+  readonly segWholeR = new Uint8Array(8);
+  readonly segWholeW = new Uint8Array(8);
 
   gdtBase = 0;
   gdtLimit = 0xffff;
@@ -608,6 +611,13 @@ export class Cpu {
 
   /** Recomputes the derived access checks of segment `s` from its cache. */
   updateSeg(s: number): void {
+    this.deriveSegChecks(s);
+    const whole = this.segLo[s] === 0 && this.segHi[s] === 0xffffffff;
+    this.segWholeR[s] = whole && this.segR[s] ? 1 : 0;
+    this.segWholeW[s] = whole && this.segW[s] ? 1 : 0;
+  }
+
+  private deriveSegChecks(s: number): void {
     const ar = this.segAr[s];
     const limit = this.segLimit[s];
     if (s === CS) {
@@ -1153,11 +1163,21 @@ export class Cpu {
 
   /** Linear address of a read of `len` bytes at `seg:off` after the segment checks. */
   linR(s: number, off: number, len: number): number {
+    if (this.segWholeR[s] !== 0) {
+      // Offsets 0..4G-1 all valid: only an access wrapping past 4G faults. Int32 arithmetic
+      // throughout, so offsets above 2 GiB (Linux user stacks) stay small integers for the JIT.
+      const o = off | 0;
+      if (o >= 0 || o <= -len) return (this.segBase[s] + o) | 0;
+    }
     off >>>= 0;
     if (off < this.segLo[s] || off + len - 1 > this.segHi[s] || !this.segR[s]) this.segFault(s);
     return (this.segBase[s] + off) | 0;
   }
   linW(s: number, off: number, len: number): number {
+    if (this.segWholeW[s] !== 0) {
+      const o = off | 0;
+      if (o >= 0 || o <= -len) return (this.segBase[s] + o) | 0;
+    }
     off >>>= 0;
     if (off < this.segLo[s] || off + len - 1 > this.segHi[s] || !this.segW[s]) this.segFault(s);
     return (this.segBase[s] + off) | 0;
