@@ -21,7 +21,7 @@ export class DecodedBlock {
     readonly phys: number,
     readonly code32: boolean,
     readonly ops: DecodedOp[],
-    readonly lens: Uint8Array,
+    readonly lens: number[],
     /** Bytes covered by the decoded instructions; the block runs only if all of them are fetchable. */
     readonly bytes: number,
   ) {}

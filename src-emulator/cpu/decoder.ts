@@ -25,7 +25,7 @@ export const MAX_BLOCK_OPS = 48;
 export interface DecodedBlockCode {
   ops: DecodedOp[];
   /** Length in bytes of each op (0 for GENERIC, which fetches for itself). */
-  lens: Uint8Array;
+  lens: number[];
   /** Bytes covered by the decoded (non-GENERIC) ops, from the block's start. */
   bytes: number;
 }
@@ -94,7 +94,7 @@ export function decodeBlock(ram: Uint8Array, start: number, end: number, code32:
     bytes = rd.pos - start;
     if (d.branch) break;
   }
-  return { ops, lens: Uint8Array.from(lens), bytes };
+  return { ops, lens, bytes };
 }
 
 interface Decoded {
