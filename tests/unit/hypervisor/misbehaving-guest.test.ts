@@ -18,6 +18,22 @@ const GUESTS = {
   noisy: `process.send('garbage'); process.send({ type: 'nonsense' }); process.send(null); process.on('message', (m) => { if (m.type === 'boot') process.send({ type: 'booted', restored: false }); if (m.type === 'power-off') process.exit(0); }); process.send({ type: 'ready', pid: process.pid }); setInterval(() => {}, 1000);`,
 };
 
+/** A hypervisor on a temporary library whose guest processes run `source` instead of the emulator. */
+function hypervisorWithGuest(prefix: string, source: string): { dir: string; hv: Hypervisor } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const entry = join(dir, 'guest.cjs');
+  writeFileSync(entry, source);
+  const hv = new Hypervisor({
+    libraryRoot: join(dir, 'lib'),
+    prefs: new JsonPrefsStore(join(dir, 'cfg')),
+    spawner: new NodeGuestSpawner(entry),
+    createImage: () => {},
+    shell: 'web',
+  });
+  hv.init();
+  return { dir, hv };
+}
+
 function waitFor(hv: Hypervisor, id: string, state: VmState, ms = 30_000): Promise<void> {
   return new Promise((ok, fail) => {
     const check = () => {
@@ -35,17 +51,7 @@ function waitFor(hv: Hypervisor, id: string, state: VmState, ms = 30_000): Promi
 
 for (const [kind, source] of Object.entries(GUESTS)) {
   test(`supervision of a ${kind} guest process`, { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), `boxwood-${kind}-`));
-    const entry = join(dir, 'guest.cjs');
-    writeFileSync(entry, source);
-    const hv = new Hypervisor({
-      libraryRoot: join(dir, 'lib'),
-      prefs: new JsonPrefsStore(join(dir, 'cfg')),
-      spawner: new NodeGuestSpawner(entry),
-      createImage: () => {},
-      shell: 'web',
-    });
-    hv.init();
+    const { dir, hv } = hypervisorWithGuest(`boxwood-${kind}-`, source);
     try {
       const vm = await hv.createVm({ name: kind, osType: 'other', memoryMiB: 4, cpus: 1, vramMiB: 1, disk: { kind: 'none' } });
       hv.control(vm.id, 'start');
@@ -80,17 +86,7 @@ const SAVERS = {
 
 for (const [kind, source] of Object.entries(SAVERS)) {
   test(`a ${kind} save: ${kind === 'mute' ? 'saved, from the state file' : 'aborted, as nothing was saved'}`, { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), `boxwood-save-${kind}-`));
-    const entry = join(dir, 'guest.cjs');
-    writeFileSync(entry, source);
-    const hv = new Hypervisor({
-      libraryRoot: join(dir, 'lib'),
-      prefs: new JsonPrefsStore(join(dir, 'cfg')),
-      spawner: new NodeGuestSpawner(entry),
-      createImage: () => {},
-      shell: 'web',
-    });
-    hv.init();
+    const { dir, hv } = hypervisorWithGuest(`boxwood-save-${kind}-`, source);
     try {
       const vm = await hv.createVm({ name: kind, osType: 'other', memoryMiB: 4, cpus: 1, vramMiB: 1, disk: { kind: 'none' } });
       hv.control(vm.id, 'start');
